@@ -1,0 +1,132 @@
+# Warrant: top-level build.
+#
+#   make                  build everything into build/bin
+#   make check            install missing packages, build, run every test
+#   make demo             run the end-to-end demonstration on a private swtpm
+#   make bench            build and run the benchmarks
+#   make fuzz             build the libFuzzer targets and run each briefly
+#   make SANITIZE=address,undefined check
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+PKGS    := tss2-esys tss2-tctildr tss2-mu tss2-rc libmicrohttpd jansson \
+           libcurl libcrypto sqlite3
+
+ifeq ($(SANITIZE),)
+OUT     := build
+HARDEN  := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
+OPT     := -O2
+else
+OUT     := build/sanitize
+HARDEN  :=
+OPT     := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
+           -fno-sanitize-recover=all
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough
+CPPFLAGS += -D_GNU_SOURCE -Ilib $(HARDEN) \
+           $(shell pkg-config --cflags $(PKGS))
+CFLAGS  += -std=c11 -g $(OPT) $(WARN) -fstack-protector-strong \
+           -fstack-clash-protection -fPIE -MMD -MP
+LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+ifneq ($(SANITIZE),)
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LDLIBS  := $(shell pkg-config --libs $(PKGS))
+
+OBJ     := $(OUT)/obj
+BIN     := $(OUT)/bin
+
+# Each component is a static library of its modules plus one main.c, so
+# unit tests can link any module without its main().
+LIB_SRCS     := $(wildcard lib/*.c)
+ATTESTD_SRCS := $(filter-out attestd/main.c attestd/attestctl.c,$(wildcard attestd/*.c))
+KEYS_SRCS    := $(filter-out keys/main.c,$(wildcard keys/*.c))
+
+LIBWARRANT   := $(OUT)/lib/libwarrant.a
+LIBATTESTD   := $(OUT)/lib/libattestd.a
+LIBKEYS      := $(OUT)/lib/libkeys.a
+
+PROGRAMS     := $(if $(wildcard attestd/main.c),$(BIN)/attestd) \
+                $(if $(wildcard attestd/attestctl.c),$(BIN)/attestctl) \
+                $(if $(wildcard keys/main.c),$(BIN)/attest-keys)
+UNIT_TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
+BENCHES      := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/bench_*.c))
+
+.PHONY: all check test deps demo bench fuzz fuzz-build install clean
+.SECONDARY:
+all: $(PROGRAMS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBWARRANT): $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
+$(LIBATTESTD): $(patsubst %.c,$(OBJ)/%.o,$(ATTESTD_SRCS))
+$(LIBKEYS):    $(patsubst %.c,$(OBJ)/%.o,$(KEYS_SRCS))
+$(OUT)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/attestd: $(OBJ)/attestd/main.o $(LIBATTESTD) $(LIBWARRANT)
+$(BIN)/attestctl: $(OBJ)/attestd/attestctl.o $(LIBWARRANT)
+$(BIN)/attest-keys: $(OBJ)/keys/main.o $(LIBKEYS) $(LIBWARRANT)
+$(PROGRAMS):
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBWARRANT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBWARRANT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
+
+deps:
+	@scripts/install-deps
+
+# `check` installs what is missing first, then builds in a sub-make so that
+# pkg-config above is evaluated with the packages present.
+check: deps
+	@$(MAKE) --no-print-directory test
+
+test: $(PROGRAMS) $(UNIT_TESTS) fuzz-build
+	@BIN=$(BIN) TESTBIN=$(OUT)/tests FUZZBIN=build/fuzz tests/run
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=$(BIN) scripts/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCHES)
+	@BIN=$(BIN) BENCHBIN=$(OUT)/bench tests/bench/run
+
+# libFuzzer targets need clang; they are always built without SANITIZE's
+# flags because they bring their own.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_CC   := clang
+FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined \
+              $(shell pkg-config --cflags $(PKGS))
+fuzz-build: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ATTESTD_SRCS) $(wildcard lib/*.h attestd/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(ATTESTD_SRCS) $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZBIN=build/fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/warrant
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 swtpm-scripts/swtpm-start swtpm-scripts/swtpm-stop \
+		$(DESTDIR)$(PREFIX)/libexec/warrant/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,78 @@
+# Shared by the integration scripts: a private work folder, a private
+# swtpm, result lines for tests/run, and cleanup of everything started.
+# Source it; then call tpm_start, provision, attestd_start as needed.
+set -u
+
+: "${BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build/bin" && pwd)}"
+SWTPM_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../swtpm-scripts" && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/warrant-it.XXXXXX")
+chmod 0755 "$T"
+TCTI=""
+ATTESTD_PID=""
+SOCK="$T/attestd.sock"
+STATE="$T/keys"
+failures=0
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+skip() { echo "SKIP: $*"; }
+# check NAME CMD...: PASS if CMD succeeds.
+check() { local n="$1"; shift; if "$@" >>"$T/check.log" 2>&1; then pass "$n"; else fail "$n"; fi; }
+# refute NAME CMD...: PASS if CMD fails.
+refute() { local n="$1"; shift; if "$@" >>"$T/check.log" 2>&1; then fail "$n"; else pass "$n"; fi; }
+
+cleanup() {
+	if [ -n "$ATTESTD_PID" ]; then
+		kill "$ATTESTD_PID" 2>/dev/null
+		wait "$ATTESTD_PID" 2>/dev/null
+	fi
+	[ -f "$T/tpm/swtpm.pid" ] && "$SWTPM_SCRIPTS/swtpm-stop" "$T/tpm" >/dev/null 2>&1
+	if [ "${KEEP_TEST_DIR:-}" = "" ]; then rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+tpm_start() {
+	mkdir -p "$T/tpm"
+	TCTI=$("$SWTPM_SCRIPTS/swtpm-start" "$T/tpm") || return 1
+	export TPM2TOOLS_TCTI="$TCTI"
+}
+
+tpm_stop() { "$SWTPM_SCRIPTS/swtpm-stop" "$T/tpm"; }
+
+provision() {
+	"$BIN/attest-keys" --tcti "$TCTI" --state-dir "$STATE" init "$@" >"$T/init.json"
+}
+
+# attestd_start [extra args]: starts attestd in the background and waits
+# for its socket to answer.
+attestd_start() {
+	"$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" --socket "$SOCK" "$@" \
+	    >>"$T/attestd.log" 2>&1 &
+	ATTESTD_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if "$BIN/attestctl" --socket "$SOCK" status >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$ATTESTD_PID" 2>/dev/null || { cat "$T/attestd.log" >&2; return 1; }
+		sleep 0.1
+	done
+	return 1
+}
+
+attestd_stop() {
+	[ -n "$ATTESTD_PID" ] || return 0
+	kill "$ATTESTD_PID" 2>/dev/null
+	wait "$ATTESTD_PID" 2>/dev/null
+	ATTESTD_PID=""
+}
+
+# No transient object or session may be left loaded in the TPM.
+no_leaked_handles() {
+	local n
+	n=$( { tpm2_getcap handles-transient; tpm2_getcap handles-loaded-session; } 2>/dev/null | grep -c '^- ')
+	[ "$n" -eq 0 ]
+}
+
+# Exit status for tests/run: the script itself worked; results are lines.
+finish() { exit 0; }
