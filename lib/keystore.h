@@ -4,6 +4,7 @@
 #ifndef WARRANT_KEYSTORE_H
 #define WARRANT_KEYSTORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tpm.h"
@@ -33,6 +34,9 @@ struct keystore {
 
 /* Read <dir>/keys.json and the blobs it names. -ENOENT if not provisioned. */
 int keystore_load(const char *dir, struct keystore **ret);
+/* The same, describing a failure in err (which file, what is wrong) for
+ * the caller's message. */
+int keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t err_len);
 /* Write blobs (0600) then keys.json atomically, last. */
 int keystore_save(const char *dir, const struct keystore *ks);
 void keystore_free(struct keystore *ks);

@@ -10,6 +10,7 @@
 #define TPM_SRK_HANDLE   0x81000001u
 #define TPM_NAME_MAX     68      /* sizeof(TPMU_NAME) */
 #define TPM_BLOB_MAX     1024    /* a marshalled TPM2B_PUBLIC or TPM2B_PRIVATE */
+#define TPM_PCR_SEL_STR_MAX 72   /* "sha256:0,1,...,23" and the NUL */
 
 /* Error codes returned besides plain errno values:
  *   -ECOMM         the TPM could not be reached (TCTI failure): retry later
@@ -42,6 +43,10 @@ struct tpm_info {
 int tpm_open(const char *tcti, struct tpm **ret);
 void tpm_close(struct tpm *t);
 uint64_t tpm_command_count(const struct tpm *t);
+/* What the last failed call on t was about, for the caller's message:
+ * the command and Tss2_RC_Decode's text with the code, or the check that
+ * failed. "" if the last call did not describe a failure. */
+const char *tpm_last_error(const struct tpm *t);
 
 int tpm_get_info(struct tpm *t, struct tpm_info *ret);
 
@@ -55,6 +60,9 @@ int tpm_pcr_digest(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[32]
  * computed in software from an all-zero starting digest. */
 int tpm_policy_pcr(const struct tpm_pcr_sel *sel, const uint8_t pcr_digest[32],
     uint8_t ret[32]);
+/* The same digest computed by the TPM: a trial session, PolicyPCR(sel)
+ * over the current PCR values, PolicyGetDigest. */
+int tpm_policy_pcr_trial(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[32]);
 int tpm_pcr_extend(struct tpm *t, unsigned index, const uint8_t digest[32]);
 
 /* Reuse the persistent SRK at TPM_SRK_HANDLE (checking it is an ECC P-256
@@ -66,6 +74,10 @@ int tpm_create_root_key(struct tpm *t, const struct tpm_pcr_sel *sel,
     struct tpm_blob *ret, uint8_t ret_policy[32]);
 int tpm_create_ak(struct tpm *t, struct tpm_blob *ret);
 int tpm_blob_name(const struct tpm_blob *b, uint8_t *ret_name, size_t *ret_name_len);
+/* The authPolicy in a blob's public area (-EBADMSG unless 32 bytes). */
+int tpm_blob_auth_policy(const struct tpm_blob *b, uint8_t ret[32]);
+/* The uncompressed point 04||x||y of an ECC P-256 public area (the AK). */
+int tpm_blob_ecc_point(const struct tpm_blob *b, uint8_t ret[65]);
 
 /* HMAC-SHA256 with a root key: load it under the SRK (whose name must be
  * srk_name), open a policy session salted with and bound to the SRK,

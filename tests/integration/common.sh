@@ -67,11 +67,14 @@ attestd_stop() {
 	ATTESTD_PID=""
 }
 
-# No transient object or session may be left loaded in the TPM.
+# No transient object or session may be left loaded in the TPM. A failing
+# tpm2_getcap (TPM unreachable) is a failure, not "nothing listed".
+# handles-loaded-session lists HMAC (0x02...) and policy (0x03...) sessions.
 no_leaked_handles() {
-	local n
-	n=$( { tpm2_getcap handles-transient; tpm2_getcap handles-loaded-session; } 2>/dev/null | grep -c '^- ')
-	[ "$n" -eq 0 ]
+	local out
+	out=$( { tpm2_getcap handles-transient && tpm2_getcap handles-loaded-session; } 2>/dev/null) ||
+		return 1
+	! printf '%s\n' "$out" | grep -q '^- '
 }
 
 # Exit status for tests/run: the script itself worked; results are lines.
