@@ -1,0 +1,750 @@
+/* attestctl: the command-line client of attestd, and an offline token tool.
+ *
+ * Exit status: 0 success (a valid token for verify), 1 failure (refused,
+ * unreachable, bad input), 2 usage error. Results are JSON on stdout;
+ * messages for humans go to stderr. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cjson.h"
+#include "fsutil.h"
+#include "parse.h"
+#include "replay.h"
+#include "token.h"
+#include "uhttp.h"
+#include "verifier.h"
+
+#define DEFAULT_SOCKET  "/run/warrant/attestd.sock"
+#define ARGS_MAX        (64 * 1024)     /* attestd's request body cap */
+#define CAVEAT_MAX      4096
+#define VERIFY_SKEW     30              /* seconds an iat may be ahead */
+#define MAX_POSITIONAL  4
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+"usage: attestctl [--socket PATH] COMMAND [ARGS]\n"
+"\n"
+"  status\n"
+"      print attestd's status (JSON)\n"
+"  mint --aud A --vm ID --launch-digest HEX --op OP\n"
+"       (--args-file F | --args-sha256 HEX) [--ttl S] [--uses N] [--request ID]\n"
+"      ask attestd for a token; prints {\"token\",\"jti\",\"exp\",\"iat\"}\n"
+"  verify --aud A [--vm ID] [--launch-digest HEX] [--op OP]\n"
+"         [--args-file F | --args-sha256 HEX] [--consume-db PATH] TOKEN\n"
+"      verify TOKEN ('-' reads it from stdin) for the given action; exit 0\n"
+"      and {\"valid\":true,...} if it may proceed, exit 1 and\n"
+"      {\"valid\":false,\"reason\":R} if not; --consume-db records the use\n"
+"  token inspect TOKEN\n"
+"      decode TOKEN without verifying it\n"
+"  token attenuate TOKEN CAVEAT_JSON\n"
+"      append a caveat (no key needed), e.g. '{\"type\":\"exp\",\"exp\":N}',\n"
+"      '{\"type\":\"ops\",\"ops\":[\"fs.read\"]}', '{\"type\":\"uses\",\"uses\":1}',\n"
+"      '{\"type\":\"arg_prefix\",\"arg\":\"path\",\"prefix\":\"/tmp/\"}'\n"
+"\n"
+"The socket defaults to $WARRANT_ATTESTD_SOCKET, else " DEFAULT_SOCKET ".\n"
+"Exit status: 0 success, 1 failure or refused token, 2 usage error.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("attestctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(try 'attestctl --help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int
+fail_msg(const char *what, const char *detail)
+{
+	fprintf(stderr, "attestctl: %s: %s\n", what, detail);
+	return EXIT_FAIL;
+}
+
+/* --- options ------------------------------------------------------------- */
+
+/* Long options only, "--name VALUE" or "--name=VALUE", given at most once;
+ * no abbreviations, so a typo is an error and never another option. */
+struct opt {
+	const char *name;
+	const char *value;
+};
+
+struct args {
+	size_t n_pos;
+	const char *pos[MAX_POSITIONAL];
+	bool help;
+};
+
+static int
+parse_args(int argc, char **argv, struct opt *opts, struct args *ret)
+{
+	struct args a = { 0, { NULL }, false };
+	bool only_pos = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *s = argv[i], *eq, *val;
+		struct opt *o = NULL;
+		size_t nlen;
+
+		if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
+			if (a.n_pos == MAX_POSITIONAL) {
+				return usage_error("too many arguments at '%s'", s);
+			}
+			a.pos[a.n_pos++] = s;
+			continue;
+		}
+		if (strcmp(s, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			a.help = true;
+			continue;
+		}
+		if (strncmp(s, "--", 2) != 0) {
+			return usage_error("unknown option '%s'", s);
+		}
+		eq = strchr(s, '=');
+		nlen = eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2);
+		for (o = opts; o != NULL && o->name != NULL; o++) {
+			if (strlen(o->name) == nlen && strncmp(o->name, s + 2, nlen) == 0) {
+				break;
+			}
+		}
+		if (o == NULL || o->name == NULL) {
+			return usage_error("unknown option '%s'", s);
+		}
+		if (eq != NULL) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			return usage_error("option '%s' needs a value", s);
+		}
+		if (o->value != NULL) {
+			return usage_error("option '%s' given twice", s);
+		}
+		o->value = val;
+	}
+	*ret = a;
+	return 0;
+}
+
+/* --- input helpers ------------------------------------------------------- */
+
+static int
+check_ident(const char *opt, const char *s)
+{
+	if (s != NULL && (strlen(s) > TOKEN_ID_MAX || parse_ident(s, TOKEN_ID_MAX) != 0)) {
+		fprintf(stderr, "attestctl: %s '%s': expected 1..%d characters of "
+		    "[A-Za-z0-9._:-] starting with a letter or digit\n", opt, s, TOKEN_ID_MAX);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int
+check_op(const char *s)
+{
+	if (s != NULL && (strlen(s) > TOKEN_OP_MAX || parse_op(s, TOKEN_OP_MAX) != 0)) {
+		fprintf(stderr, "attestctl: --op '%s': expected 1..%d characters of "
+		    "[A-Za-z0-9._:/-] starting with a letter or digit\n", s, TOKEN_OP_MAX);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int
+check_hex256(const char *opt, const char *s)
+{
+	uint8_t buf[32];
+
+	if (s != NULL && parse_hex(s, buf, sizeof(buf)) != 0) {
+		fprintf(stderr, "attestctl: %s: expected 64 lower-case hex digits\n", opt);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Read and strictly parse a JSON arguments file. */
+static int
+read_args_file(const char *path, json_t **ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *j = NULL;
+	int r;
+
+	r = fs_read_file(path, ARGS_MAX, &buf, &len);
+	if (r != 0) {
+		switch (r) {
+		case -EFBIG: {
+			fprintf(stderr, "attestctl: %s: larger than %d bytes\n", path, ARGS_MAX);
+			break;
+		}
+		case -ELOOP: {
+			fprintf(stderr, "attestctl: %s: is a symbolic link; give the real path\n", path);
+			break;
+		}
+		case -EINVAL: {
+			fprintf(stderr, "attestctl: %s: not a regular file\n", path);
+			break;
+		}
+		default: {
+			fprintf(stderr, "attestctl: %s: %s\n", path, strerror(-r));
+			break;
+		}
+		}
+		goto out;
+	}
+	r = cjson_parse(buf, len, ARGS_MAX, &j);
+	if (r != 0) {
+		fprintf(stderr, "attestctl: %s: not valid JSON (duplicate keys, real numbers "
+		    "and nesting deeper than %d are refused)\n", path, CJSON_MAX_DEPTH);
+		goto out;
+	}
+	*ret = j;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+/* TOKEN as given, or from stdin for "-" (one line; the newline dropped).
+ * The result is always malloc'd. */
+static int
+read_token(const char *arg, char **ret)
+{
+	char *buf;
+	size_t len = 0;
+
+	if (strcmp(arg, "-") != 0) {
+		buf = strdup(arg);
+		if (buf == NULL) {
+			return -ENOMEM;
+		}
+		*ret = buf;
+		return 0;
+	}
+	buf = malloc(TOKEN_MAX_LEN + 3);
+	if (buf == NULL) {
+		return -ENOMEM;
+	}
+	len = fread(buf, 1, TOKEN_MAX_LEN + 2, stdin);
+	if (ferror(stdin)) {
+		free(buf);
+		return -EIO;
+	}
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+	}
+	if (len > 0 && buf[len - 1] == '\r') {
+		len--;
+	}
+	if (len > TOKEN_MAX_LEN || !feof(stdin)) {
+		free(buf);
+		return -E2BIG;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	return 0;
+}
+
+static void
+free_token(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void
+print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s != NULL) {
+		printf("%s\n", s);
+		free(s);
+	}
+}
+
+static const char *
+conn_error(int r)
+{
+	switch (r) {
+	case -ENOENT: {
+		return "no socket there (is attestd running? see --socket)";
+	}
+	case -ECONNREFUSED: {
+		return "connection refused (is attestd running?)";
+	}
+	case -EACCES: {
+		return "permission denied on the socket";
+	}
+	case -ETIMEDOUT: {
+		return "timed out";
+	}
+	case -EPROTO: {
+		return "bad reply from attestd";
+	}
+	default: {
+		return strerror(-r);
+	}
+	}
+}
+
+static const char *
+socket_path(const char *opt)
+{
+	const char *env;
+
+	if (opt != NULL) {
+		return opt;
+	}
+	env = getenv("WARRANT_ATTESTD_SOCKET");
+	return env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET;
+}
+
+/* Non-2xx: attestd's error object on stdout, one line for humans on stderr. */
+static int
+report_http_error(const char *what, long status, const json_t *rep)
+{
+	const char *code = cjson_get_str(rep, "error"), *detail = cjson_get_str(rep, "detail");
+
+	print_json(rep);
+	fprintf(stderr, "attestctl: %s: attestd answered %ld %s%s%s\n", what, status,
+	    code != NULL ? code : "(no error code)", detail != NULL ? ": " : "",
+	    detail != NULL ? detail : "");
+	return EXIT_FAIL;
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static int
+cmd_status(const char *sock, int argc, char **argv)
+{
+	struct opt opts[] = { { NULL, NULL } };
+	struct uhttp *h = NULL;
+	struct args a;
+	json_t *rep = NULL;
+	long status = 0;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 0) {
+		return usage_error("status: unexpected argument '%s'", a.pos[0]);
+	}
+	r = uhttp_new_unix(sock, &h);
+	if (r == 0) {
+		r = uhttp_request_json(h, "GET", "/v1/status", NULL, &status, &rep);
+	}
+	if (r != 0) {
+		fprintf(stderr, "attestctl: status: %s: %s\n", sock, conn_error(r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (status != 200) {
+		rc = report_http_error("status", status, rep);
+		goto out;
+	}
+	print_json(rep);
+	rc = EXIT_OK;
+out:
+	json_decref(rep);
+	uhttp_free(h);
+	return rc;
+}
+
+static int
+cmd_mint(const char *sock, int argc, char **argv)
+{
+	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_TTL, O_USES, O_REQ };
+	struct opt opts[] = {
+		{ "aud", NULL }, { "vm", NULL }, { "launch-digest", NULL }, { "op", NULL },
+		{ "args-file", NULL }, { "args-sha256", NULL }, { "ttl", NULL },
+		{ "uses", NULL }, { "request", NULL }, { NULL, NULL },
+	};
+	struct uhttp *h = NULL;
+	struct args a;
+	json_t *req = NULL, *rep = NULL, *args = NULL;
+	uint64_t ttl = 0, uses = 0;
+	long status = 0;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 0) {
+		return usage_error("mint: unexpected argument '%s'", a.pos[0]);
+	}
+	if (opts[O_AUD].value == NULL || opts[O_VM].value == NULL ||
+	    opts[O_LAUNCH].value == NULL || opts[O_OP].value == NULL) {
+		return usage_error("mint: --aud, --vm, --launch-digest and --op are required");
+	}
+	if ((opts[O_ARGS].value == NULL) == (opts[O_ARGS_SHA].value == NULL)) {
+		return usage_error("mint: give exactly one of --args-file and --args-sha256");
+	}
+	if ((rc = check_ident("--aud", opts[O_AUD].value)) != 0 ||
+	    (rc = check_ident("--vm", opts[O_VM].value)) != 0 ||
+	    (rc = check_ident("--request", opts[O_REQ].value)) != 0 ||
+	    (rc = check_hex256("--launch-digest", opts[O_LAUNCH].value)) != 0 ||
+	    (rc = check_hex256("--args-sha256", opts[O_ARGS_SHA].value)) != 0 ||
+	    (rc = check_op(opts[O_OP].value)) != 0) {
+		return rc;
+	}
+	/* attestd has the last word on ranges (max_ttl_seconds); these only
+	 * catch what cannot be a number of seconds or uses at all. */
+	if (opts[O_TTL].value != NULL && parse_u64(opts[O_TTL].value, 1, INT32_MAX, &ttl) != 0) {
+		return usage_error("mint: --ttl '%s': expected whole seconds, at least 1",
+		    opts[O_TTL].value);
+	}
+	if (opts[O_USES].value != NULL && parse_u64(opts[O_USES].value, 1, 1000, &uses) != 0) {
+		return usage_error("mint: --uses '%s': expected an integer in 1..1000",
+		    opts[O_USES].value);
+	}
+	if (opts[O_ARGS].value != NULL && read_args_file(opts[O_ARGS].value, &args) != 0) {
+		return EXIT_FAIL;
+	}
+
+	req = json_pack("{s:s, s:s, s:s, s:s}", "aud", opts[O_AUD].value,
+	    "vm", opts[O_VM].value, "launch_digest", opts[O_LAUNCH].value,
+	    "op", opts[O_OP].value);
+	if (req == NULL ||
+	    (args != NULL && json_object_set(req, "args", args) != 0) ||
+	    (opts[O_ARGS_SHA].value != NULL &&
+	     json_object_set_new(req, "args_sha256", json_string(opts[O_ARGS_SHA].value)) != 0) ||
+	    (ttl != 0 && json_object_set_new(req, "ttl", json_integer((json_int_t)ttl)) != 0) ||
+	    (uses != 0 && json_object_set_new(req, "uses", json_integer((json_int_t)uses)) != 0) ||
+	    (opts[O_REQ].value != NULL &&
+	     json_object_set_new(req, "request", json_string(opts[O_REQ].value)) != 0)) {
+		rc = fail_msg("mint", "out of memory");
+		goto out;
+	}
+	r = uhttp_new_unix(sock, &h);
+	if (r == 0) {
+		r = uhttp_request_json(h, "POST", "/v1/mint", req, &status, &rep);
+	}
+	if (r != 0) {
+		fprintf(stderr, "attestctl: mint: %s: %s\n", sock, conn_error(r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (status < 200 || status > 299) {
+		rc = report_http_error("mint", status, rep);
+		goto out;
+	}
+	print_json(rep);
+	rc = EXIT_OK;
+out:
+	if (rep != NULL) {
+		/* The reply holds a bearer token. */
+		json_t *tok = json_object_get(rep, "token");
+
+		if (json_is_string(tok)) {
+			explicit_bzero((char *)json_string_value(tok), json_string_length(tok));
+		}
+	}
+	json_decref(rep);
+	json_decref(req);
+	json_decref(args);
+	uhttp_free(h);
+	return rc;
+}
+
+/* The valid answer: what the token says and what it grants. */
+static json_t *
+valid_json(const char *token, const struct token_grant *g)
+{
+	struct token *t = NULL;
+	json_t *cavs = NULL, *j = NULL;
+	size_t i;
+
+	if (token_parse(token, strlen(token), &t) != 0) {
+		return NULL;
+	}
+	cavs = json_array();
+	for (i = 0; cavs != NULL && i < token_caveat_count(t); i++) {
+		if (json_array_append_new(cavs, token_caveat_to_json(token_caveat(t, i))) != 0) {
+			json_decref(cavs);
+			cavs = NULL;
+		}
+	}
+	if (cavs != NULL) {
+		j = json_pack("{s:b, s:o, s:o, s:{s:I, s:I}}", "valid", 1,
+		    "claims", token_claims_to_json(token_claims(t)), "caveats", cavs,
+		    "grant", "exp", (json_int_t)g->exp, "uses", (json_int_t)g->uses);
+	}
+	token_free(t);
+	return j;
+}
+
+static int
+cmd_verify(const char *sock, int argc, char **argv)
+{
+	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_DB };
+	struct opt opts[] = {
+		{ "aud", NULL }, { "vm", NULL }, { "launch-digest", NULL }, { "op", NULL },
+		{ "args-file", NULL }, { "args-sha256", NULL }, { "consume-db", NULL },
+		{ NULL, NULL },
+	};
+	struct token_expect e;
+	struct token_grant g;
+	struct verifier *v = NULL;
+	struct replay *rp = NULL;
+	struct args a;
+	const char *reason = NULL;
+	json_t *args = NULL, *out_j = NULL;
+	char *token = NULL;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("verify: expected exactly one TOKEN (or '-')");
+	}
+	if (opts[O_AUD].value == NULL) {
+		return usage_error("verify: --aud is required");
+	}
+	if (opts[O_ARGS].value != NULL && opts[O_ARGS_SHA].value != NULL) {
+		return usage_error("verify: give at most one of --args-file and --args-sha256");
+	}
+	if ((rc = check_ident("--aud", opts[O_AUD].value)) != 0 ||
+	    (rc = check_ident("--vm", opts[O_VM].value)) != 0 ||
+	    (rc = check_hex256("--launch-digest", opts[O_LAUNCH].value)) != 0 ||
+	    (rc = check_hex256("--args-sha256", opts[O_ARGS_SHA].value)) != 0 ||
+	    (rc = check_op(opts[O_OP].value)) != 0) {
+		return rc;
+	}
+	if (opts[O_ARGS].value != NULL && read_args_file(opts[O_ARGS].value, &args) != 0) {
+		return EXIT_FAIL;
+	}
+	r = read_token(a.pos[0], &token);
+	if (r != 0) {
+		rc = fail_msg("verify", r == -E2BIG ? "token on stdin is too long" :
+		    "cannot read the token");
+		goto out;
+	}
+	r = verifier_new(sock, opts[O_AUD].value, &v);
+	if (r != 0) {
+		fprintf(stderr, "attestctl: verify: %s\n", strerror(-r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (opts[O_DB].value != NULL) {
+		r = replay_open(opts[O_DB].value, &rp);
+		if (r != 0) {
+			fprintf(stderr, "attestctl: verify: --consume-db %s: %s\n",
+			    opts[O_DB].value, strerror(-r));
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		verifier_set_replay(v, rp);
+	}
+	memset(&e, 0, sizeof(e));
+	e.aud = opts[O_AUD].value;
+	e.vm = opts[O_VM].value;
+	e.launch = opts[O_LAUNCH].value;
+	e.op = opts[O_OP].value;
+	e.args_sha256 = opts[O_ARGS_SHA].value;
+	e.args = args;
+	e.skew = VERIFY_SKEW;
+	r = verifier_verify(v, token, &e, &g, &reason);
+	if (r != 0) {
+		out_j = json_pack("{s:b, s:s}", "valid", 0, "reason",
+		    reason != NULL ? reason : "malformed");
+		if (out_j != NULL) {
+			print_json(out_j);
+		}
+		if (reason != NULL && (strcmp(reason, "attestd_unavailable") == 0 ||
+		    strcmp(reason, "replay_unavailable") == 0)) {
+			fprintf(stderr, "attestctl: verify: %s: %s\n", reason,
+			    strcmp(reason, "attestd_unavailable") == 0 ? conn_error(r) : strerror(-r));
+		}
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	out_j = valid_json(token, &g);
+	if (out_j == NULL) {
+		rc = fail_msg("verify", "out of memory");
+		goto out;
+	}
+	print_json(out_j);
+	rc = EXIT_OK;
+out:
+	json_decref(out_j);
+	json_decref(args);
+	free_token(token);
+	verifier_free(v);
+	replay_close(rp);
+	return rc;
+}
+
+static int
+cmd_token(int argc, char **argv)
+{
+	struct opt opts[] = { { NULL, NULL } };
+	struct token_caveat cav;
+	struct token *t = NULL;
+	struct args a;
+	json_t *j = NULL;
+	char *token = NULL, *out = NULL;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos == 0) {
+		return usage_error("token: expected 'inspect' or 'attenuate'");
+	}
+	if (strcmp(a.pos[0], "inspect") == 0) {
+		if (a.n_pos != 2) {
+			return usage_error("token inspect: expected exactly one TOKEN");
+		}
+	} else if (strcmp(a.pos[0], "attenuate") == 0) {
+		if (a.n_pos != 3) {
+			return usage_error("token attenuate: expected TOKEN and CAVEAT_JSON");
+		}
+	} else {
+		return usage_error("token: unknown subcommand '%s'", a.pos[0]);
+	}
+	r = read_token(a.pos[1], &token);
+	if (r != 0) {
+		rc = fail_msg("token", r == -E2BIG ? "token on stdin is too long" :
+		    "cannot read the token");
+		goto out;
+	}
+	r = token_parse(token, strlen(token), &t);
+	if (r != 0) {
+		rc = fail_msg("token", r == -EPROTONOSUPPORT ?
+		    "unsupported token version (expected " TOKEN_VERSION ")" :
+		    "not a well-formed token");
+		goto out;
+	}
+	if (strcmp(a.pos[0], "inspect") == 0) {
+		j = token_to_json(t);
+		if (j == NULL) {
+			rc = fail_msg("token inspect", "out of memory");
+			goto out;
+		}
+		print_json(j);
+		rc = EXIT_OK;
+		goto out;
+	}
+
+	if (cjson_parse(a.pos[2], strlen(a.pos[2]), CAVEAT_MAX, &j) != 0 ||
+	    token_caveat_from_json(j, &cav) != 0) {
+		rc = fail_msg("token attenuate", "CAVEAT_JSON is not a caveat; expected one of "
+		    "{\"type\":\"exp\",\"exp\":N}, {\"type\":\"ops\",\"ops\":[OP,...]}, "
+		    "{\"type\":\"uses\",\"uses\":N}, "
+		    "{\"type\":\"arg_prefix\",\"arg\":NAME,\"prefix\":STRING}");
+		goto out;
+	}
+	r = token_attenuate(token, strlen(token), &cav, &out);
+	if (r != 0) {
+		rc = fail_msg("token attenuate", r == -E2BIG ?
+		    "the token would have too many caveats or be too long" : strerror(-r));
+		goto out;
+	}
+	printf("%s\n", out);
+	rc = EXIT_OK;
+out:
+	json_decref(j);
+	token_free(t);
+	free_token(token);
+	free_token(out);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = NULL, *cmd;
+	int i = 1;
+
+	while (i < argc && strncmp(argv[i], "-", 1) == 0) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		}
+		if (strcmp(argv[i], "--socket") == 0 || strncmp(argv[i], "--socket=", 9) == 0) {
+			const char *val = argv[i][8] == '=' ? argv[i] + 9 : NULL;
+
+			if (val == NULL) {
+				if (i + 1 >= argc) {
+					return usage_error("option '%s' needs a value", argv[i]);
+				}
+				val = argv[++i];
+			}
+			if (sock != NULL) {
+				return usage_error("option '%s' given twice", "--socket");
+			}
+			if (val[0] == '\0') {
+				return usage_error("--socket: empty path");
+			}
+			sock = val;
+			i++;
+			continue;
+		}
+		return usage_error("unknown option '%s'", argv[i]);
+	}
+	if (i >= argc) {
+		return usage_error("no command given");
+	}
+	cmd = argv[i++];
+	if (strcmp(cmd, "status") == 0) {
+		return cmd_status(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "mint") == 0) {
+		return cmd_mint(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "verify") == 0) {
+		return cmd_verify(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "token") == 0) {
+		return cmd_token(argc - i, argv + i);
+	}
+	if (strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	return usage_error("unknown command '%s'", cmd);
+}

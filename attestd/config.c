@@ -1,0 +1,525 @@
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cjson.h"
+#include "fsutil.h"
+#include "parse.h"
+
+/* getpwnam_r/getgrnam_r buffers: enough for any sane passwd/group entry. */
+#define NSS_BUF 16384
+
+static const struct config_grant grant_all = {
+	.roles = CONFIG_ROLE_ADMIN | CONFIG_ROLE_MINT | CONFIG_GRANT_VERIFY_ANY,
+};
+
+static void
+set_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	/* A truncated message still names the field first. */
+	(void)vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+static int
+copy_str(char *dst, size_t dstsz, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= dstsz)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int
+config_new(struct config **ret)
+{
+	struct config *c;
+	const char *tcti = getenv("WARRANT_TCTI");
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	(void)copy_str(c->state_dir, sizeof(c->state_dir), CONFIG_DEFAULT_STATE);
+	(void)copy_str(c->socket, sizeof(c->socket), CONFIG_DEFAULT_SOCKET);
+	if (tcti == NULL || tcti[0] == '\0' || copy_str(c->tcti, sizeof(c->tcti), tcti) < 0)
+		(void)copy_str(c->tcti, sizeof(c->tcti), CONFIG_DEFAULT_TCTI);
+	c->mode = CONFIG_MODE_EPOCH;
+	c->epoch_seconds = 3600;
+	c->max_ttl_seconds = 3600;
+	c->default_ttl_seconds = 300;
+	c->clock_skew_seconds = 30;
+	c->health_interval_seconds = 5;
+	c->max_connections = 64;
+	c->self_uid = getuid();
+	*ret = c;
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->grants);
+	free(c);
+}
+
+static int
+get_int(const json_t *v, const char *field, int64_t min, int64_t max, int64_t *ret,
+    char *err, size_t errsz)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v)) {
+		set_err(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
+		    (long long)min, (long long)max);
+		return -EINVAL;
+	}
+	i = json_integer_value(v);
+	if (i < min || i > max) {
+		set_err(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
+		    (long long)min, (long long)max);
+		return -ERANGE;
+	}
+	*ret = (int64_t)i;
+	return 0;
+}
+
+static int
+get_str(const json_t *v, const char *field, char *dst, size_t dstsz, char *err, size_t errsz)
+{
+	const char *s;
+
+	if (!json_is_string(v)) {
+		set_err(err, errsz, "field '%s' must be a string", field);
+		return -EINVAL;
+	}
+	s = json_string_value(v);
+	if (s[0] == '\0' || strlen(s) != json_string_length(v)) {
+		set_err(err, errsz, "field '%s' must be a non-empty string without NUL", field);
+		return -EINVAL;
+	}
+	if (copy_str(dst, dstsz, s) < 0) {
+		set_err(err, errsz, "field '%s' is longer than %zu bytes", field, dstsz - 1);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int
+get_path(const json_t *v, const char *field, char *dst, size_t dstsz, char *err, size_t errsz)
+{
+	int r = get_str(v, field, dst, dstsz, err, errsz);
+
+	if (r < 0)
+		return r;
+	if (dst[0] != '/') {
+		set_err(err, errsz, "field '%s' must be an absolute path", field);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A uid given as a decimal number or as a user name. */
+static int
+resolve_user(const char *s, uid_t *ret)
+{
+	struct passwd pw, *res = NULL;
+	char *buf = NULL;
+	uint64_t u;
+	int r;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		/* (uid_t)-1 is "no uid" to the kernel: never a caller. */
+		r = parse_u64(s, 0, UINT32_MAX - 1, &u);
+		if (r < 0)
+			return r;
+		*ret = (uid_t)u;
+		return 0;
+	}
+	buf = malloc(NSS_BUF);
+	if (buf == NULL)
+		return -ENOMEM;
+	r = getpwnam_r(s, &pw, buf, NSS_BUF, &res);
+	if (r != 0) {
+		r = -r;
+		goto out;
+	}
+	if (res == NULL) {
+		r = -ENOENT;
+		goto out;
+	}
+	*ret = pw.pw_uid;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+static int
+resolve_group(const char *s, gid_t *ret)
+{
+	struct group gr, *res = NULL;
+	char *buf = NULL;
+	int r;
+
+	buf = malloc(NSS_BUF);
+	if (buf == NULL)
+		return -ENOMEM;
+	r = getgrnam_r(s, &gr, buf, NSS_BUF, &res);
+	if (r != 0) {
+		r = -r;
+		goto out;
+	}
+	if (res == NULL) {
+		r = -ENOENT;
+		goto out;
+	}
+	*ret = gr.gr_gid;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+static int
+parse_role(const char *user, const char *role, struct config_grant *g, char *err, size_t errsz)
+{
+	unsigned bit = 0;
+	size_t i;
+
+	if (strcmp(role, "admin") == 0) {
+		bit = CONFIG_ROLE_ADMIN;
+	} else if (strcmp(role, "mint") == 0) {
+		bit = CONFIG_ROLE_MINT;
+	} else if (strcmp(role, "verify:*") == 0) {
+		bit = CONFIG_GRANT_VERIFY_ANY;
+	} else if (strncmp(role, "verify:", 7) == 0) {
+		const char *aud = role + 7;
+
+		if (parse_ident(aud, TOKEN_ID_MAX) < 0) {
+			set_err(err, errsz, "field 'roles.%s': '%s' is not a valid audience", user, aud);
+			return -EINVAL;
+		}
+		for (i = 0; i < g->n_auds; i++) {
+			if (strcmp(g->auds[i], aud) == 0) {
+				set_err(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
+				return -EINVAL;
+			}
+		}
+		if (g->n_auds >= CONFIG_MAX_AUDS) {
+			set_err(err, errsz, "field 'roles.%s': more than %d audiences", user,
+			    CONFIG_MAX_AUDS);
+			return -E2BIG;
+		}
+		memcpy(g->auds[g->n_auds], aud, strlen(aud) + 1);
+		g->n_auds++;
+		return 0;
+	} else {
+		set_err(err, errsz, "field 'roles.%s': unknown role '%s' (admin, mint, "
+		    "verify:<aud>, verify:*)", user, role);
+		return -EINVAL;
+	}
+	if (g->roles & bit) {
+		set_err(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
+		return -EINVAL;
+	}
+	g->roles |= bit;
+	return 0;
+}
+
+static int
+parse_roles(const json_t *v, struct config *c, char *err, size_t errsz)
+{
+	struct config_grant *grants = NULL;
+	const char *user;
+	const json_t *list;
+	size_t n = 0, i;
+	int r;
+
+	if (!json_is_object(v)) {
+		set_err(err, errsz, "field 'roles' must be an object mapping users to role arrays");
+		return -EINVAL;
+	}
+	if (json_object_size(v) > CONFIG_MAX_GRANTS) {
+		set_err(err, errsz, "field 'roles' lists more than %d users", CONFIG_MAX_GRANTS);
+		return -E2BIG;
+	}
+	if (json_object_size(v) > 0) {
+		grants = calloc(json_object_size(v), sizeof(*grants));
+		if (grants == NULL)
+			return -ENOMEM;
+	}
+	json_object_foreach((json_t *)v, user, list) {
+		struct config_grant *g = &grants[n];
+		const json_t *role;
+		size_t j;
+
+		r = resolve_user(user, &g->uid);
+		if (r < 0) {
+			set_err(err, errsz, "field 'roles': '%s' is neither a uid nor a known user",
+			    user);
+			r = -EINVAL;
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			if (grants[i].uid == g->uid) {
+				set_err(err, errsz, "field 'roles': uid %u is listed twice ('%s')",
+				    (unsigned)g->uid, user);
+				r = -EINVAL;
+				goto out;
+			}
+		}
+		if (!json_is_array(list)) {
+			set_err(err, errsz, "field 'roles.%s' must be an array of strings", user);
+			r = -EINVAL;
+			goto out;
+		}
+		json_array_foreach(list, j, role) {
+			if (!json_is_string(role) ||
+			    strlen(json_string_value(role)) != json_string_length(role)) {
+				set_err(err, errsz, "field 'roles.%s' must be an array of strings", user);
+				r = -EINVAL;
+				goto out;
+			}
+			r = parse_role(user, json_string_value(role), g, err, errsz);
+			if (r < 0)
+				goto out;
+		}
+		n++;
+	}
+	free(c->grants);
+	c->grants = grants;
+	grants = NULL;
+	c->n_grants = n;
+	c->has_roles = true;
+	r = 0;
+out:
+	free(grants);
+	return r;
+}
+
+static const char *const config_keys[] = {
+	"state_dir", "socket", "tcti", "mode", "epoch_seconds", "max_ttl_seconds",
+	"default_ttl_seconds", "clock_skew_seconds", "health_interval_seconds",
+	"max_connections", "socket_group", "roles", NULL,
+};
+
+static int
+apply(const json_t *root, struct config *c, char *err, size_t errsz)
+{
+	const char *bad = NULL;
+	const json_t *v;
+	int64_t i;
+	int r;
+
+	if (!json_is_object(root)) {
+		set_err(err, errsz, "the configuration must be a JSON object");
+		return -EINVAL;
+	}
+	if (cjson_only_keys(root, config_keys, &bad) < 0) {
+		set_err(err, errsz, "unknown field '%s'", bad != NULL ? bad : "?");
+		return -EINVAL;
+	}
+	if ((v = json_object_get(root, "state_dir")) != NULL &&
+	    (r = get_path(v, "state_dir", c->state_dir, sizeof(c->state_dir), err, errsz)) < 0)
+		return r;
+	if ((v = json_object_get(root, "socket")) != NULL &&
+	    (r = get_path(v, "socket", c->socket, sizeof(c->socket), err, errsz)) < 0)
+		return r;
+	if ((v = json_object_get(root, "tcti")) != NULL &&
+	    (r = get_str(v, "tcti", c->tcti, sizeof(c->tcti), err, errsz)) < 0)
+		return r;
+	if ((v = json_object_get(root, "mode")) != NULL) {
+		const char *m = json_is_string(v) ? json_string_value(v) : NULL;
+
+		if (m != NULL && strcmp(m, "epoch") == 0) {
+			c->mode = CONFIG_MODE_EPOCH;
+		} else if (m != NULL && strcmp(m, "strict") == 0) {
+			c->mode = CONFIG_MODE_STRICT;
+		} else {
+			set_err(err, errsz, "field 'mode' must be \"epoch\" or \"strict\"");
+			return -EINVAL;
+		}
+	}
+	if ((v = json_object_get(root, "epoch_seconds")) != NULL) {
+		r = get_int(v, "epoch_seconds", CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX,
+		    &c->epoch_seconds, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(root, "max_ttl_seconds")) != NULL) {
+		r = get_int(v, "max_ttl_seconds", 1, 86400, &c->max_ttl_seconds, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(root, "default_ttl_seconds")) != NULL) {
+		r = get_int(v, "default_ttl_seconds", 1, 86400, &c->default_ttl_seconds, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(root, "clock_skew_seconds")) != NULL) {
+		r = get_int(v, "clock_skew_seconds", 0, 300, &c->clock_skew_seconds, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(root, "health_interval_seconds")) != NULL) {
+		r = get_int(v, "health_interval_seconds", 1, 300, &c->health_interval_seconds,
+		    err, errsz);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(root, "max_connections")) != NULL) {
+		r = get_int(v, "max_connections", 1, 1024, &i, err, errsz);
+		if (r < 0)
+			return r;
+		c->max_connections = (unsigned)i;
+	}
+	if ((v = json_object_get(root, "socket_group")) != NULL) {
+		char name[256];
+
+		r = get_str(v, "socket_group", name, sizeof(name), err, errsz);
+		if (r < 0)
+			return r;
+		if (resolve_group(name, &c->socket_gid) < 0) {
+			set_err(err, errsz, "field 'socket_group': no group named '%s'", name);
+			return -EINVAL;
+		}
+		c->has_socket_group = true;
+	}
+	if ((v = json_object_get(root, "roles")) != NULL && (r = parse_roles(v, c, err, errsz)) < 0)
+		return r;
+	return config_check(c, err, errsz);
+}
+
+int
+config_parse(const char *buf, size_t len, struct config **ret, char *err, size_t errsz)
+{
+	struct config *c = NULL;
+	json_t *root = NULL;
+	int r;
+
+	r = cjson_parse(buf, len, CONFIG_MAX_BYTES, &root);
+	if (r < 0) {
+		if (r == -EFBIG)
+			set_err(err, errsz, "the configuration is larger than %d bytes",
+			    CONFIG_MAX_BYTES);
+		else
+			set_err(err, errsz, "the configuration is not strict JSON (duplicate "
+			    "keys, real numbers, nesting deeper than %d and trailing data are "
+			    "refused)", CJSON_MAX_DEPTH);
+		goto out;
+	}
+	r = config_new(&c);
+	if (r < 0)
+		goto out;
+	r = apply(root, c, err, errsz);
+	if (r < 0)
+		goto out;
+	*ret = c;
+	c = NULL;
+out:
+	json_decref(root);
+	config_free(c);
+	return r;
+}
+
+int
+config_load(const char *path, struct config **ret, char *err, size_t errsz)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = fs_read_file(path, CONFIG_MAX_BYTES, &buf, &len);
+	if (r < 0) {
+		set_err(err, errsz, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = config_parse(buf, len, ret, err, errsz);
+	free(buf);
+	return r;
+}
+
+int
+config_check(const struct config *c, char *err, size_t errsz)
+{
+	if (c->epoch_seconds < CONFIG_EPOCH_MIN || c->epoch_seconds > CONFIG_EPOCH_MAX) {
+		set_err(err, errsz, "field 'epoch_seconds' must be an integer in %d..%d",
+		    CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX);
+		return -ERANGE;
+	}
+	if (c->default_ttl_seconds > c->max_ttl_seconds) {
+		set_err(err, errsz, "field 'default_ttl_seconds' (%lld) must not exceed "
+		    "'max_ttl_seconds' (%lld)", (long long)c->default_ttl_seconds,
+		    (long long)c->max_ttl_seconds);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+const struct config_grant *
+config_grant_for(const struct config *c, uid_t uid)
+{
+	size_t i;
+
+	if (!c->has_roles)
+		return (uid == 0 || uid == c->self_uid) ? &grant_all : NULL;
+	for (i = 0; i < c->n_grants; i++) {
+		if (c->grants[i].uid == uid) {
+			const struct config_grant *g = &c->grants[i];
+
+			/* An empty role list is no role: 403 everywhere. */
+			return (g->roles == 0 && g->n_auds == 0) ? NULL : g;
+		}
+	}
+	return NULL;
+}
+
+bool
+config_allows(const struct config_grant *g, enum config_role role, const char *aud)
+{
+	size_t i;
+
+	if (g == NULL)
+		return false;
+	switch (role) {
+	case CONFIG_ROLE_ADMIN:
+	case CONFIG_ROLE_MINT: {
+		return (g->roles & (unsigned)role) != 0;
+	}
+	case CONFIG_ROLE_VERIFY: {
+		if (g->roles & CONFIG_GRANT_VERIFY_ANY)
+			return true;
+		if (aud == NULL)
+			return false;
+		for (i = 0; i < g->n_auds; i++) {
+			if (strcmp(g->auds[i], aud) == 0)
+				return true;
+		}
+		return false;
+	}
+	default: {
+		return false;
+	}
+	}
+}

@@ -1,0 +1,135 @@
+/* keyring: attestd's keys and the only caller of lib/tpm.h in attestd.
+ *
+ * The root key of each generation stays in the TPM. Per epoch e the TPM
+ * derives K_{g,e} = HMAC(root_g, "warrant/v1/epoch" 0x00 be64(e)); the
+ * keyring caches it in a fixed table of slots in locked, non-dumpable
+ * memory and wipes a slot once no token made under it can still be valid
+ * (now > epoch_end + max_ttl). Audience keys K_{g,e,aud} =
+ * HMAC(K_{g,e}, "warrant/v1/aud" 0x00 aud) are derived on demand and wiped
+ * after use. In strict mode every token's t0 is a TPM HMAC over
+ * "warrant/v1/strict" 0x00 token_strict_message(input).
+ *
+ * It also watches the TPM: reachable or not, and whether the PCRs still
+ * satisfy the root key's policy. Minting needs both as of the last check.
+ * Single-threaded: callers serialise. */
+#ifndef WARRANT_ATTESTD_KEYRING_H
+#define WARRANT_ATTESTD_KEYRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keystore.h"
+#include "token.h"
+#include "tpm.h"
+
+#define KEYRING_SLOTS 64
+#define KEYRING_ERR_MAX 256
+
+/* Error codes besides those of lib/tpm.h:
+ *   -ENOENT       no such generation or epoch (future, before the
+ *                 generation existed, or after it was replaced)
+ *   -EKEYEXPIRED  every token that key could have made has expired
+ *   -EAGAIN       a TPM command is needed and the TPM is unreachable, the
+ *                 policy is violated or unknown, or nothing is provisioned
+ *   -EBADMSG      a token's MAC does not match
+ *   -ERANGE       a token's iat lies outside its key's epoch            */
+
+/* The TPM as the keyring sees it. The default (NULL backend) is lib/tpm.h;
+ * unit tests put a mock here. Each returns 0 or a negative errno, -ECOMM
+ * when the TPM cannot be reached. */
+struct keyring_backend {
+	int (*open)(void *arg, const char *tcti);
+	void (*close)(void *arg);
+	int (*root_hmac)(void *arg, const struct keystore *ks, const struct keystore_gen *g,
+	    const uint8_t *msg, size_t len, uint8_t ret[32]);
+	int (*pcr_digest)(void *arg, const struct tpm_pcr_sel *sel, uint8_t ret[32]);
+	uint64_t (*commands)(void *arg);   /* since open */
+	const char *(*last_error)(void *arg);  /* may be NULL: what failed last */
+	void *arg;
+};
+
+struct keyring_params {
+	int64_t epoch_seconds;
+	int64_t max_ttl_seconds;
+	bool strict;
+	const char *tcti;
+};
+
+enum keyring_tpm_state {
+	KEYRING_TPM_OK = 0,
+	KEYRING_TPM_UNREACHABLE,
+};
+
+enum keyring_policy_state {
+	KEYRING_POLICY_UNKNOWN = 0,
+	KEYRING_POLICY_OK,
+	KEYRING_POLICY_VIOLATED,
+};
+
+struct keyring_status {
+	enum keyring_tpm_state tpm;
+	enum keyring_policy_state policy;
+	bool minting;
+	bool strict;
+	uint32_t generation;                  /* 0 if nothing is loaded */
+	size_t n_gens;
+	uint32_t gens[KEYSTORE_MAX_GENS];
+	uint64_t epoch;
+	uint64_t tpm_commands;
+	uint64_t tokens_minted;
+	size_t cached_epoch_keys;
+	char last_error[KEYRING_ERR_MAX];
+};
+
+/* An audience key and the window of tokens it may check. */
+struct keyring_key {
+	uint8_t key[TOKEN_KEY_LEN];
+	uint32_t gen;
+	uint64_t epoch;
+	int64_t not_before;    /* epoch start */
+	int64_t epoch_end;
+	int64_t not_after;     /* epoch_end + max_ttl */
+};
+
+struct keyring;
+
+/* be may be NULL (the real TPM); it is copied. Opens no TPM yet. */
+int keyring_new(const struct keyring_params *p, const struct keyring_backend *be,
+    struct keyring **ret);
+/* Wipes every key. */
+void keyring_free(struct keyring *kr);
+
+/* Replace the keystore (taking ownership on success) or re-read it from
+ * state_dir. Slots of generations that disappeared are wiped; the policy
+ * state becomes unknown until the next keyring_check. */
+int keyring_set_keystore(struct keyring *kr, struct keystore *ks);
+int keyring_load(struct keyring *kr, const char *state_dir, char *err, size_t errsz);
+
+/* The health check: reconnect if needed, compare the PCRs with the policy,
+ * wipe expired slots, and derive the current epoch key ahead of the first
+ * mint that needs it. Logs state transitions once. */
+void keyring_check(struct keyring *kr, int64_t now);
+bool keyring_minting(const struct keyring *kr);
+
+/* Mint: fills c->iat and c->aud is the audience; the kid is the current
+ * generation, epoch of now, and the keyring's mode. *ret is the token
+ * (free it with keyring_free_token). */
+int keyring_mint(struct keyring *kr, int64_t now, const struct token_claims *c, char **ret);
+void keyring_free_token(char *token);
+
+/* The audience key of (gen, epoch) under the serving rules. The caller
+ * wipes ret->key. */
+int keyring_audience_key(struct keyring *kr, int64_t now, const char *aud, uint32_t gen,
+    uint64_t epoch, struct keyring_key *ret);
+
+/* Check a token's MAC chain and that its iat lies in its key's epoch. */
+int keyring_verify(struct keyring *kr, int64_t now, const struct token *t);
+
+void keyring_status(const struct keyring *kr, int64_t now, struct keyring_status *ret);
+uint32_t keyring_generation(const struct keyring *kr);
+
+/* Epoch arithmetic, exported for tests. */
+uint64_t keyring_epoch_of(const struct keyring *kr, int64_t now);
+
+#endif

@@ -1,0 +1,359 @@
+/* attestd: the only holder of the TPM key. Flags, configuration, process
+ * hardening, the socket and the single-threaded event loop; the work is
+ * in api.c, keyring.c and server.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "keyring.h"
+#include "log.h"
+#include "parse.h"
+#include "secmem.h"
+#include "server.h"
+
+struct opts {
+	const char *config;
+	bool config_given;
+	const char *tcti;
+	const char *state_dir;
+	const char *socket;
+	bool strict;
+	bool epoch_given;
+	int64_t epoch_seconds;
+};
+
+static void
+usage(FILE *f)
+{
+	(void)fprintf(f,
+	    "usage: attestd [--config FILE] [--tcti TCTI] [--state-dir DIR] [--socket PATH]\n"
+	    "               [--strict] [--epoch-seconds N]\n"
+	    "Flags override the configuration file (default " CONFIG_DEFAULT_PATH
+	    ", optional).\n");
+}
+
+static int
+parse_opts(int argc, char **argv, struct opts *ret)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "tcti", required_argument, NULL, 't' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "strict", no_argument, NULL, 'S' },
+		{ "epoch-seconds", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .config = CONFIG_DEFAULT_PATH };
+	uint64_t v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': {
+			o.config = optarg;
+			o.config_given = true;
+			break;
+		}
+		case 't': {
+			o.tcti = optarg;
+			break;
+		}
+		case 'd': {
+			o.state_dir = optarg;
+			break;
+		}
+		case 's': {
+			o.socket = optarg;
+			break;
+		}
+		case 'S': {
+			o.strict = true;
+			break;
+		}
+		case 'e': {
+			if (parse_u64(optarg, CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX, &v) < 0) {
+				(void)fprintf(stderr, "attestd: --epoch-seconds must be an integer "
+				    "in %d..%d\n", CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX);
+				return -EINVAL;
+			}
+			o.epoch_given = true;
+			o.epoch_seconds = (int64_t)v;
+			break;
+		}
+		case 'h': {
+			usage(stdout);
+			exit(0);
+		}
+		default: {
+			usage(stderr);
+			return -EINVAL;
+		}
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	*ret = o;
+	return 0;
+}
+
+static int
+set_field(char *dst, size_t n, const char *src, const char *flag)
+{
+	size_t len = strlen(src);
+
+	if (len == 0 || len >= n) {
+		(void)fprintf(stderr, "attestd: %s must be 1..%zu characters\n", flag, n - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+static int
+load_config(const struct opts *o, struct config **ret)
+{
+	struct config *c = NULL;
+	char err[512] = "";
+	int r;
+
+	r = config_load(o->config, &c, err, sizeof(err));
+	if (r == -ENOENT && !o->config_given)
+		r = config_new(&c);
+	if (r < 0) {
+		(void)fprintf(stderr, "attestd: configuration: %s\n", err[0] ? err : strerror(-r));
+		return r;
+	}
+	if ((o->tcti != NULL && (r = set_field(c->tcti, sizeof(c->tcti), o->tcti, "--tcti")) < 0) ||
+	    (o->state_dir != NULL && (r = set_field(c->state_dir, sizeof(c->state_dir),
+	    o->state_dir, "--state-dir")) < 0) ||
+	    (o->socket != NULL && (r = set_field(c->socket, sizeof(c->socket), o->socket,
+	    "--socket")) < 0))
+		goto out;
+	if (o->strict)
+		c->mode = CONFIG_MODE_STRICT;
+	if (o->epoch_given)
+		c->epoch_seconds = o->epoch_seconds;
+	r = config_check(c, err, sizeof(err));
+	if (r < 0) {
+		(void)fprintf(stderr, "attestd: configuration: %s\n", err);
+		goto out;
+	}
+	*ret = c;
+	c = NULL;
+out:
+	config_free(c);
+	return r;
+}
+
+/* jansson's buffers may hold tokens (POST /v1/verify) and claims: wipe
+ * them when freed. */
+static void *
+wiping_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void
+wiping_free(void *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remove the socket only if it is still the one we bound. */
+static void
+remove_socket(const char *path, const struct stat *bound)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == bound->st_dev &&
+	    st.st_ino == bound->st_ino)
+		(void)unlink(path);
+}
+
+static int
+event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
+    int64_t interval_ms)
+{
+	int64_t next_check = mono_ms() + interval_ms;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = server_fd(srv), .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		int64_t now = mono_ms(), t = server_timeout_ms(srv), wait = next_check - now;
+		int n;
+
+		if (wait < 0)
+			wait = 0;
+		if (t >= 0 && t < wait)
+			wait = t;
+		n = poll(pfd, 2, (int)(wait > 60000 ? 60000 : wait));
+		if (n < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			return -errno;
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				switch (si.ssi_signo) {
+				case SIGHUP: {
+					log_info("SIGHUP: reloading the keystore");
+					(void)api_reload(api, (int64_t)time(NULL));
+					break;
+				}
+				case SIGTERM:
+				case SIGINT: {
+					log_info("signal %u: stopping", si.ssi_signo);
+					return 0;
+				}
+				default: {
+					break;
+				}
+				}
+			}
+		}
+		if (mono_ms() >= next_check) {
+			keyring_check(kr, (int64_t)time(NULL));
+			next_check = mono_ms() + interval_ms;
+		}
+		/* libmicrohttpd wants a run after every poll, input or not. */
+		if (server_run(srv) < 0) {
+			log_error("http: the server stopped running");
+			return -EIO;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	struct keyring *kr = NULL;
+	struct api *api = NULL;
+	struct server *srv = NULL;
+	struct keyring_params kp;
+	struct opts o;
+	struct stat bound;
+	char err[256] = "";
+	sigset_t mask;
+	int fd = -1, sfd = -1, r, rc = 1;
+	bool have_socket = false;
+
+	log_init("attestd", LOG_INFO);
+	/* tpm2-tss would print its own lines on every failed health check;
+	 * our messages carry its response code already. TSS2_LOG set by the
+	 * caller wins. */
+	(void)setenv("TSS2_LOG", "all+NONE", 0);
+	if (parse_opts(argc, argv, &o) < 0)
+		return 2;
+	if (load_config(&o, &cfg) < 0)
+		return 1;
+	r = secmem_harden_process();
+	if (r < 0) {
+		log_error("hardening the process: %s", strerror(-r));
+		goto out;
+	}
+	/* attestd never executes anything: it needs no new privileges. */
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	json_set_alloc_funcs(wiping_malloc, wiping_free);
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	kp = (struct keyring_params){
+		.epoch_seconds = cfg->epoch_seconds,
+		.max_ttl_seconds = cfg->max_ttl_seconds,
+		.strict = cfg->mode == CONFIG_MODE_STRICT,
+		.tcti = cfg->tcti,
+	};
+	r = keyring_new(&kp, NULL, &kr);
+	if (r < 0) {
+		log_error("allocating locked memory for keys: %s", strerror(-r));
+		goto out;
+	}
+	r = keyring_load(kr, cfg->state_dir, err, sizeof(err));
+	if (r < 0) {
+		log_error("loading the keystore from %s: %s%s", cfg->state_dir,
+		    err[0] != '\0' ? err : strerror(-r),
+		    r == -ENOENT ? " (run attest-keys init)" : "");
+		goto out;
+	}
+	/* The first check opens the TPM. attestd starts even if it is
+	 * unreachable: it reports so and recovers by itself. */
+	keyring_check(kr, (int64_t)time(NULL));
+	r = api_new(cfg, kr, &api);
+	if (r < 0)
+		goto out;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		goto out;
+	}
+
+	r = server_listen(cfg->socket, cfg->has_socket_group, cfg->socket_gid, &fd);
+	if (r < 0) {
+		log_error("socket %s: %s", cfg->socket, r == -EEXIST ?
+		    "exists and is not a socket; refusing to replace it" :
+		    r == -EADDRINUSE ? "another process answers on it" : strerror(-r));
+		goto out;
+	}
+	have_socket = lstat(cfg->socket, &bound) == 0;
+	r = server_new(fd, cfg->max_connections, api, &srv);
+	fd = -1;
+	if (r < 0) {
+		log_error("starting the HTTP server: %s", strerror(-r));
+		goto out;
+	}
+	log_info("listening on %s (%s mode, epoch %llds, generation %u)", cfg->socket,
+	    cfg->mode == CONFIG_MODE_STRICT ? "strict" : "epoch",
+	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr));
+
+	r = event_loop(srv, api, kr, sfd, cfg->health_interval_seconds * 1000);
+	if (r == 0)
+		rc = 0;
+out:
+	server_free(srv);
+	if (have_socket)
+		remove_socket(cfg->socket, &bound);
+	if (fd >= 0)
+		(void)close(fd);
+	if (sfd >= 0)
+		(void)close(sfd);
+	api_free(api);
+	keyring_free(kr);   /* wipes every epoch key */
+	config_free(cfg);
+	return rc;
+}

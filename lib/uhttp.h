@@ -1,0 +1,53 @@
+/* uhttp: a small HTTP/1.1 client on libcurl, for attestd's unix socket
+ * (and later HTTPS URLs). One handle is one keep-alive connection: reuse it
+ * for every request and give each thread its own handle.
+ *
+ * Error codes:
+ *   -ENOENT        the unix socket does not exist (attestd is not there)
+ *   -ECONNREFUSED  nothing accepts on it, or a TCP connect failed
+ *   -EACCES        no permission on the socket, or TLS peer verification
+ *                  failed
+ *   -ECONNRESET    the connection broke mid-request
+ *   -EHOSTUNREACH  the host name does not resolve
+ *   -ETIMEDOUT     the connect or request timeout passed
+ *   -EPROTO        a bad reply: not HTTP, cut short, over UHTTP_MAX_BODY,
+ *                  or (uhttp_request_json) not a JSON object
+ *   -EINVAL        a bad method or path; -ENOMEM; -EIO for anything else */
+#ifndef WARRANT_UHTTP_H
+#define WARRANT_UHTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define UHTTP_MAX_BODY            (1024 * 1024)
+#define UHTTP_CONNECT_TIMEOUT_MS  2000
+#define UHTTP_TIMEOUT_MS          10000
+
+struct uhttp;
+
+/* A client for the HTTP server on a unix socket; request paths are
+ * "/v1/...". The socket is not touched until the first request. */
+int uhttp_new_unix(const char *socket_path, struct uhttp **ret);
+/* A client for base_url ("https://host:port"); request paths are appended.
+ * Only http and https are allowed, redirects are not followed, TLS peers
+ * are verified against the system store or uhttp_set_cafile's. */
+int uhttp_new_url(const char *base_url, struct uhttp **ret);
+void uhttp_free(struct uhttp *h);
+
+/* Timeouts in milliseconds, both > 0. */
+int uhttp_set_timeouts(struct uhttp *h, long connect_ms, long total_ms);
+int uhttp_set_cafile(struct uhttp *h, const char *path);
+
+/* Send one request; body may be NULL (no body). Any HTTP status is a
+ * success: *ret_status gets it and *ret_body the reply's body,
+ * NUL-terminated (not counted in *ret_len), to be freed with free(). */
+int uhttp_request(struct uhttp *h, const char *method, const char *path,
+    const char *body, size_t body_len,
+    long *ret_status, char **ret_body, size_t *ret_len);
+
+/* The same with JSON on both sides: body (may be NULL) is sent compact; the
+ * reply must be a JSON object without duplicate keys, whatever its status. */
+int uhttp_request_json(struct uhttp *h, const char *method, const char *path,
+    const json_t *body, long *ret_status, json_t **ret);
+
+#endif

@@ -1,0 +1,290 @@
+/* Unit tests for attestd/config.c: defaults, every field's errors (each
+ * message must name the field), role resolution and the default roles. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../attestd/config.h"
+
+static int
+parse(const char *s, struct config **ret, char *err, size_t n)
+{
+	err[0] = '\0';
+	return config_parse(s, strlen(s), ret, err, n);
+}
+
+/* The text must be refused with a message that mentions `field`. */
+static void
+expect_error(const char *text, const char *field)
+{
+	struct config *c = NULL;
+	char err[512];
+	int r;
+
+	r = parse(text, &c, err, sizeof(err));
+	if (r >= 0 || strstr(err, field) == NULL)
+		print_error("config %s: r=%d err='%s' (wanted the field '%s')\n", text, r, err, field);
+	assert_true(r < 0);
+	assert_null(c);
+	assert_non_null(strstr(err, field));
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config *c = NULL;
+	char err[256];
+
+	(void)state;
+	unsetenv("WARRANT_TCTI");
+	assert_int_equal(parse("{}", &c, err, sizeof(err)), 0);
+	assert_string_equal(c->state_dir, CONFIG_DEFAULT_STATE);
+	assert_string_equal(c->socket, CONFIG_DEFAULT_SOCKET);
+	assert_string_equal(c->tcti, CONFIG_DEFAULT_TCTI);
+	assert_int_equal(c->mode, CONFIG_MODE_EPOCH);
+	assert_int_equal(c->epoch_seconds, 3600);
+	assert_int_equal(c->max_ttl_seconds, 3600);
+	assert_int_equal(c->default_ttl_seconds, 300);
+	assert_int_equal(c->clock_skew_seconds, 30);
+	assert_int_equal(c->health_interval_seconds, 5);
+	assert_int_equal(c->max_connections, 64);
+	assert_false(c->has_socket_group);
+	assert_false(c->has_roles);
+	config_free(c);
+
+	setenv("WARRANT_TCTI", "swtpm:path=/tmp/x.sock", 1);
+	assert_int_equal(parse("{}", &c, err, sizeof(err)), 0);
+	assert_string_equal(c->tcti, "swtpm:path=/tmp/x.sock");
+	config_free(c);
+	unsetenv("WARRANT_TCTI");
+}
+
+static void
+test_full(void **state)
+{
+	struct config *c = NULL;
+	char err[256];
+	const char *text =
+	    "{\"state_dir\":\"/var/lib/w\",\"socket\":\"/run/w.sock\",\"tcti\":\"swtpm:path=/t\","
+	    "\"mode\":\"strict\",\"epoch_seconds\":60,\"max_ttl_seconds\":86400,"
+	    "\"default_ttl_seconds\":86400,\"clock_skew_seconds\":0,"
+	    "\"health_interval_seconds\":300,\"max_connections\":1024,"
+	    "\"socket_group\":\"root\",\"roles\":{\"root\":[\"admin\"],"
+	    "\"65534\":[\"mint\",\"verify:proxy\",\"verify:vmhost\"],\"1000\":[\"verify:*\"],"
+	    "\"1001\":[]}}";
+
+	(void)state;
+	assert_int_equal(parse(text, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->state_dir, "/var/lib/w");
+	assert_string_equal(c->socket, "/run/w.sock");
+	assert_string_equal(c->tcti, "swtpm:path=/t");
+	assert_int_equal(c->mode, CONFIG_MODE_STRICT);
+	assert_int_equal(c->epoch_seconds, 60);
+	assert_int_equal(c->max_ttl_seconds, 86400);
+	assert_int_equal(c->default_ttl_seconds, 86400);
+	assert_int_equal(c->clock_skew_seconds, 0);
+	assert_int_equal(c->health_interval_seconds, 300);
+	assert_int_equal(c->max_connections, 1024);
+	assert_true(c->has_socket_group);
+	assert_int_equal(c->socket_gid, 0);
+	assert_true(c->has_roles);
+	assert_int_equal(c->n_grants, 4);
+	config_free(c);
+}
+
+static void
+test_bad_fields(void **state)
+{
+	(void)state;
+	expect_error("{\"bogus\":1}", "bogus");
+	expect_error("{\"state_dir\":1}", "state_dir");
+	expect_error("{\"state_dir\":\"relative/path\"}", "state_dir");
+	expect_error("{\"state_dir\":\"\"}", "state_dir");
+	expect_error("{\"socket\":\"/a/very/long/socket/path/that/does/not/fit/into/sun_path/"
+	    "because/it/is/longer/than/one/hundred/and/seven/bytes.sock\"}", "socket");
+	expect_error("{\"tcti\":true}", "tcti");
+	expect_error("{\"mode\":\"fast\"}", "mode");
+	expect_error("{\"mode\":1}", "mode");
+	expect_error("{\"epoch_seconds\":59}", "epoch_seconds");
+	expect_error("{\"epoch_seconds\":86401}", "epoch_seconds");
+	expect_error("{\"epoch_seconds\":\"3600\"}", "epoch_seconds");
+	expect_error("{\"epoch_seconds\":-1}", "epoch_seconds");
+	expect_error("{\"max_ttl_seconds\":0}", "max_ttl_seconds");
+	expect_error("{\"max_ttl_seconds\":86401}", "max_ttl_seconds");
+	expect_error("{\"default_ttl_seconds\":0}", "default_ttl_seconds");
+	expect_error("{\"default_ttl_seconds\":600,\"max_ttl_seconds\":300}",
+	    "default_ttl_seconds");
+	expect_error("{\"clock_skew_seconds\":301}", "clock_skew_seconds");
+	expect_error("{\"clock_skew_seconds\":null}", "clock_skew_seconds");
+	expect_error("{\"health_interval_seconds\":0}", "health_interval_seconds");
+	expect_error("{\"health_interval_seconds\":301}", "health_interval_seconds");
+	expect_error("{\"max_connections\":0}", "max_connections");
+	expect_error("{\"max_connections\":1025}", "max_connections");
+	expect_error("{\"socket_group\":\"no-such-group-here\"}", "socket_group");
+	expect_error("{\"socket_group\":[]}", "socket_group");
+	expect_error("{\"roles\":[]}", "roles");
+	expect_error("{\"roles\":{\"0\":\"admin\"}}", "roles");
+	expect_error("{\"roles\":{\"0\":[1]}}", "roles");
+	expect_error("{\"roles\":{\"0\":[\"root\"]}}", "roles.0");
+	expect_error("{\"roles\":{\"0\":[\"verify:\"]}}", "roles.0");
+	expect_error("{\"roles\":{\"0\":[\"verify:bad/aud\"]}}", "roles.0");
+	expect_error("{\"roles\":{\"0\":[\"mint\",\"mint\"]}}", "roles.0");
+	expect_error("{\"roles\":{\"0\":[\"verify:a\",\"verify:a\"]}}", "roles.0");
+	expect_error("{\"roles\":{\"no-such-user-here\":[\"mint\"]}}", "roles");
+	expect_error("{\"roles\":{\"0\":[\"mint\"],\"root\":[\"admin\"]}}", "roles");
+	expect_error("{\"roles\":{\"007\":[\"mint\"]}}", "roles");
+	expect_error("{\"roles\":{\"4294967295\":[\"mint\"]}}", "roles");
+}
+
+static void
+test_bad_json(void **state)
+{
+	struct config *c = NULL;
+	char err[256];
+
+	(void)state;
+	/* Duplicate keys, reals, trailing data, not an object. */
+	assert_true(parse("{\"mode\":\"epoch\",\"mode\":\"strict\"}", &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "duplicate"));
+	assert_true(parse("{\"epoch_seconds\":3600.0}", &c, err, sizeof(err)) < 0);
+	assert_true(parse("{} {}", &c, err, sizeof(err)) < 0);
+	assert_true(parse("[]", &c, err, sizeof(err)) < 0);
+	assert_true(parse("", &c, err, sizeof(err)) < 0);
+	assert_true(parse("{\"roles\":{\"0\":[\"mint\"],\"0\":[]}}", &c, err, sizeof(err)) < 0);
+	assert_null(c);
+}
+
+static void
+test_roles(void **state)
+{
+	struct config *c = NULL;
+	const struct config_grant *g;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse("{\"roles\":{\"root\":[\"admin\",\"mint\"],"
+	    "\"nobody\":[\"verify:proxy\",\"verify:vmhost\"],\"1000\":[\"verify:*\"],"
+	    "\"1001\":[]}}", &c, err, sizeof(err)), 0);
+
+	g = config_grant_for(c, 0);
+	assert_non_null(g);
+	assert_true(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
+	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, "proxy"));
+
+	g = config_grant_for(c, 65534);
+	assert_non_null(g);
+	assert_false(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "proxy"));
+	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "vmhost"));
+	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, "approver"));
+	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, "prox"));
+	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, NULL));
+
+	g = config_grant_for(c, 1000);
+	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "anything"));
+	assert_false(config_allows(g, CONFIG_ROLE_MINT, NULL));
+
+	/* Listed with no role, or not listed: no role at all. */
+	assert_null(config_grant_for(c, 1001));
+	assert_null(config_grant_for(c, 4242));
+	assert_false(config_allows(NULL, CONFIG_ROLE_MINT, NULL));
+	/* roles given: attestd's own uid gets nothing implicitly. */
+	c->self_uid = 4242;
+	assert_null(config_grant_for(c, 4242));
+	config_free(c);
+}
+
+static void
+test_default_roles(void **state)
+{
+	struct config *c = NULL;
+	const struct config_grant *g;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse("{}", &c, err, sizeof(err)), 0);
+	c->self_uid = 999;
+	g = config_grant_for(c, 0);
+	assert_true(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
+	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "proxy"));
+	g = config_grant_for(c, 999);
+	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_null(config_grant_for(c, 1000));
+	config_free(c);
+}
+
+static void
+test_check(void **state)
+{
+	struct config *c = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_new(&c), 0);
+	assert_int_equal(config_check(c, err, sizeof(err)), 0);
+	c->epoch_seconds = 59;   /* as --epoch-seconds could set it */
+	assert_true(config_check(c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "epoch_seconds"));
+	c->epoch_seconds = 60;
+	c->default_ttl_seconds = c->max_ttl_seconds + 1;
+	assert_true(config_check(c, err, sizeof(err)) < 0);
+	config_free(c);
+}
+
+static void
+test_load(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[256], link[256];
+	struct config *c = NULL;
+	char err[256];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/attestd.json", dir);
+	(void)snprintf(link, sizeof(link), "%s/link.json", dir);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -ENOENT);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"epoch_seconds\":120}", 21), 21);
+	(void)close(fd);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->epoch_seconds, 120);
+	config_free(c);
+	c = NULL;
+	assert_int_equal(symlink(path, link), 0);
+	assert_true(config_load(link, &c, err, sizeof(err)) < 0);
+	assert_null(c);
+	(void)unlink(link);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_bad_json),
+		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_default_roles),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
