@@ -23,7 +23,7 @@ struct token {
 	struct token_kid kid;
 	struct token_claims claims;
 	size_t n_caveats;
-	struct token_caveat caveats[TOKEN_MAX_CAVEATS];
+	struct token_caveat *caveats;           /* n_caveats of them */
 	char *raw;
 	size_t raw_len;
 	size_t signed_len;                      /* "w1.<kid>.<payload>" */
@@ -34,32 +34,48 @@ struct token {
 
 /* --- HMAC ---------------------------------------------------------------- */
 
-static EVP_MAC *hmac_impl;
+/* One HMAC-SHA256 context with the digest already chosen and no key; each
+ * call duplicates it and keys the copy, which skips the provider look-ups
+ * that make a fresh context cost as much as the MAC itself. */
+static EVP_MAC_CTX *hmac_template;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
 static void
-hmac_fetch(void)
+hmac_setup(void)
 {
-	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	OSSL_PARAM params[2];
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = NULL;
+
+	if (mac == NULL)
+		return;
+	ctx = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	if (ctx == NULL)
+		return;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return;
+	}
+	hmac_template = ctx;
 }
 
 int
 token_hmac(const uint8_t *key, size_t keylen, const void *msg, size_t len, uint8_t ret[32])
 {
-	OSSL_PARAM params[2];
 	EVP_MAC_CTX *ctx = NULL;
 	uint8_t out[32];
 	size_t outlen = 0;
 	int r = -EIO;
 
-	if (pthread_once(&hmac_once, hmac_fetch) != 0 || hmac_impl == NULL)
+	if (pthread_once(&hmac_once, hmac_setup) != 0 || hmac_template == NULL)
 		return -EIO;
-	ctx = EVP_MAC_CTX_new(hmac_impl);
+	ctx = EVP_MAC_CTX_dup(hmac_template);
 	if (ctx == NULL)
 		return -ENOMEM;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(ctx, key, keylen, params) != 1 ||
+	if (EVP_MAC_init(ctx, key, keylen, NULL) != 1 ||
 	    EVP_MAC_update(ctx, msg, len) != 1 ||
 	    EVP_MAC_final(ctx, out, &outlen, sizeof(out)) != 1 || outlen != sizeof(out))
 		goto out;
@@ -496,6 +512,289 @@ token_encode(const struct token_kid *kid, const struct token_claims *c,
 	return r;
 }
 
+
+/* --- the canonical scanner ------------------------------------------------ */
+
+/* kid and payload hold only integers and strings drawn from restricted
+ * alphabets (identifiers, hex, base64url) that canonical JSON never
+ * escapes, with keys in a fixed sorted order. So their canonical form is a
+ * fixed template, and a scanner that accepts exactly that template accepts
+ * exactly the canonical encodings, without building a JSON tree: this is
+ * most of the cost of verifying a token. fuzz_token checks that it agrees
+ * with the jansson-based parser on every input. */
+
+struct scan {
+	const char *p;
+	const char *end;
+};
+
+static int
+scan_lit(struct scan *sc, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+		return -EINVAL;
+	sc->p += n;
+	return 0;
+}
+
+/* A string's body up to the closing quote; no escapes, no control or
+ * non-ASCII bytes (none of the alphabets allowed here has them). */
+static int
+scan_str(struct scan *sc, enum str_kind kind, char *out, size_t outsz)
+{
+	const char *q = sc->p;
+	size_t n;
+
+	while (q < sc->end && *q != '"') {
+		if (*q == '\\' || (unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+			return -EINVAL;
+		q++;
+	}
+	n = (size_t)(q - sc->p);
+	if (q == sc->end || n >= outsz)
+		return -EINVAL;
+	memcpy(out, sc->p, n);
+	out[n] = '\0';
+	if (check_str(out, kind, outsz - 1) != 0)
+		return -EINVAL;
+	sc->p = q + 1;
+	return 0;
+}
+
+static int
+scan_uint(struct scan *sc, uint64_t max, uint64_t *ret)
+{
+	uint64_t v = 0;
+	const char *start = sc->p;
+
+	while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9') {
+		v = v * 10 + (uint64_t)(*sc->p - '0');
+		if (v > max)
+			return -EINVAL;
+		sc->p++;
+	}
+	if (sc->p == start || (*start == '0' && sc->p - start > 1))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int
+scan_kid(const char *buf, size_t len, struct token_kid *k)
+{
+	struct scan sc = { buf, buf + len };
+	char mode[8];
+	uint64_t v;
+
+	memset(k, 0, sizeof(*k));
+	if (scan_lit(&sc, "{\"aud\":\"") != 0 || scan_str(&sc, STR_IDENT, k->aud, sizeof(k->aud)) != 0 ||
+	    scan_lit(&sc, ",\"epoch\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+		return -EINVAL;
+	k->epoch = v;
+	if (scan_lit(&sc, ",\"gen\":") != 0 || scan_uint(&sc, UINT32_MAX, &v) != 0 || v == 0)
+		return -EINVAL;
+	k->gen = (uint32_t)v;
+	if (scan_lit(&sc, ",\"mode\":\"") != 0 || scan_str(&sc, STR_IDENT, mode, sizeof(mode)) != 0 ||
+	    scan_lit(&sc, "}") != 0 || sc.p != sc.end)
+		return -EINVAL;
+	if (strcmp(mode, "epoch") == 0)
+		k->mode = TOKEN_MODE_EPOCH;
+	else if (strcmp(mode, "strict") == 0)
+		k->mode = TOKEN_MODE_STRICT;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int
+scan_claims(const char *buf, size_t len, struct token_claims *c)
+{
+	struct scan sc = { buf, buf + len };
+	uint64_t v;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (scan_lit(&sc, "{\"approvers\":[") != 0)
+		return -EINVAL;
+	if (scan_lit(&sc, "]") != 0) {
+		do {
+			if (c->n_approvers == TOKEN_MAX_APPROVERS || scan_lit(&sc, "\"") != 0 ||
+			    scan_str(&sc, STR_IDENT, c->approvers[c->n_approvers],
+			    sizeof(c->approvers[0])) != 0)
+				return -EINVAL;
+			for (i = 0; i < c->n_approvers; i++) {
+				if (strcmp(c->approvers[i], c->approvers[c->n_approvers]) == 0)
+					return -EINVAL;
+			}
+			c->n_approvers++;
+		} while (scan_lit(&sc, ",") == 0);
+		if (scan_lit(&sc, "]") != 0)
+			return -EINVAL;
+	}
+	if (scan_lit(&sc, ",\"args\":\"") != 0 || scan_str(&sc, STR_HEX256, c->args, sizeof(c->args)) != 0 ||
+	    scan_lit(&sc, ",\"aud\":\"") != 0 || scan_str(&sc, STR_IDENT, c->aud, sizeof(c->aud)) != 0 ||
+	    scan_lit(&sc, ",\"exp\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+		return -EINVAL;
+	c->exp = (int64_t)v;
+	if (scan_lit(&sc, ",\"iat\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+		return -EINVAL;
+	c->iat = (int64_t)v;
+	if (scan_lit(&sc, ",\"jti\":\"") != 0 || scan_str(&sc, STR_JTI, c->jti, sizeof(c->jti)) != 0 ||
+	    scan_lit(&sc, ",\"launch\":\"") != 0 ||
+	    scan_str(&sc, STR_HEX256, c->launch, sizeof(c->launch)) != 0 ||
+	    scan_lit(&sc, ",\"op\":\"") != 0 || scan_str(&sc, STR_OP, c->op, sizeof(c->op)) != 0 ||
+	    scan_lit(&sc, ",\"request\":\"") != 0 ||
+	    scan_str(&sc, STR_IDENT_OR_EMPTY, c->request, sizeof(c->request)) != 0 ||
+	    scan_lit(&sc, ",\"uses\":") != 0 || scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0)
+		return -EINVAL;
+	c->uses = (uint32_t)v;
+	if (scan_lit(&sc, ",\"vm\":\"") != 0 || scan_str(&sc, STR_IDENT, c->vm, sizeof(c->vm)) != 0 ||
+	    scan_lit(&sc, "}") != 0 || sc.p != sc.end || c->exp <= c->iat)
+		return -EINVAL;
+	return 0;
+}
+
+/* Decode one base64url segment into buf (TOKEN_MAX_LEN bytes). */
+static int
+decode_raw(const char *seg, size_t len, uint8_t *buf, size_t *ret_len)
+{
+	if (len == 0 || len > TOKEN_MAX_LEN)
+		return -EINVAL;
+	return b64url_decode(seg, len, buf, TOKEN_MAX_LEN, ret_len);
+}
+
+int
+token_kid_decode(const char *seg, size_t len, struct token_kid *ret)
+{
+	uint8_t buf[TOKEN_MAX_LEN];
+	size_t n = 0;
+
+	if (decode_raw(seg, len, buf, &n) != 0)
+		return -EINVAL;
+	return scan_kid((const char *)buf, n, ret);
+}
+
+int
+token_claims_decode(const char *seg, size_t len, struct token_claims *ret)
+{
+	uint8_t buf[TOKEN_MAX_LEN];
+	size_t n = 0;
+	int r;
+
+	if (decode_raw(seg, len, buf, &n) != 0)
+		return -EINVAL;
+	r = scan_claims((const char *)buf, n, ret);
+	explicit_bzero(buf, n);
+	return r;
+}
+
+int
+token_kid_decode_json(const char *seg, size_t len, struct token_kid *ret)
+{
+	json_t *j = NULL;
+	int r;
+
+	r = decode_segment(seg, len, &j);
+	if (r == 0)
+		r = kid_from_json(j, ret);
+	json_decref(j);
+	return r;
+}
+
+int
+token_claims_decode_json(const char *seg, size_t len, struct token_claims *ret)
+{
+	json_t *j = NULL;
+	int r;
+
+	r = decode_segment(seg, len, &j);
+	if (r == 0)
+		r = claims_from_json(j, ret);
+	json_decref(j);
+	return r;
+}
+
+
+/* Caveats: the scanner accepts the canonical form of caveats whose strings
+ * need no escaping; anything else (-EAGAIN) goes to the general path, which
+ * decides. Every caveat the scanner accepts, the general path accepts with
+ * the same value (fuzz_token_scan). */
+static int
+scan_caveat(const char *buf, size_t len, struct token_caveat *c)
+{
+	struct scan sc = { buf, buf + len };
+	uint64_t v;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (scan_lit(&sc, "{\"exp\":") == 0) {
+		c->type = TOKEN_CAVEAT_EXP;
+		if (scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0 ||
+		    scan_lit(&sc, ",\"type\":\"exp\"}") != 0)
+			return -EAGAIN;
+		c->exp = (int64_t)v;
+	} else if (scan_lit(&sc, "{\"type\":\"uses\",\"uses\":") == 0) {
+		c->type = TOKEN_CAVEAT_USES;
+		if (scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0 || scan_lit(&sc, "}") != 0)
+			return -EAGAIN;
+		c->uses = (uint32_t)v;
+	} else if (scan_lit(&sc, "{\"ops\":[") == 0) {
+		c->type = TOKEN_CAVEAT_OPS;
+		do {
+			if (c->n_ops == TOKEN_MAX_OPS || scan_lit(&sc, "\"") != 0 ||
+			    scan_str(&sc, STR_OP, c->ops[c->n_ops], sizeof(c->ops[0])) != 0)
+				return -EAGAIN;
+			for (i = 0; i < c->n_ops; i++) {
+				if (strcmp(c->ops[i], c->ops[c->n_ops]) == 0)
+					return -EAGAIN;
+			}
+			c->n_ops++;
+		} while (scan_lit(&sc, ",") == 0);
+		if (scan_lit(&sc, "],\"type\":\"ops\"}") != 0)
+			return -EAGAIN;
+	} else if (scan_lit(&sc, "{\"arg\":\"") == 0) {
+		c->type = TOKEN_CAVEAT_ARG_PREFIX;
+		if (scan_str(&sc, STR_IDENT, c->arg, sizeof(c->arg)) != 0 ||
+		    scan_lit(&sc, ",\"prefix\":\"") != 0 ||
+		    scan_str(&sc, STR_ANY, c->prefix, sizeof(c->prefix)) != 0 ||
+		    scan_lit(&sc, ",\"type\":\"arg_prefix\"}") != 0)
+			return -EAGAIN;
+	} else {
+		return -EAGAIN;
+	}
+	return sc.p == sc.end ? 0 : -EAGAIN;
+}
+
+int
+token_caveat_decode(const char *seg, size_t len, struct token_caveat *ret)
+{
+	uint8_t buf[TOKEN_MAX_LEN];
+	size_t n = 0;
+	int r;
+
+	if (decode_raw(seg, len, buf, &n) != 0)
+		return -EINVAL;
+	r = scan_caveat((const char *)buf, n, ret);
+	if (r != -EAGAIN)
+		return r;
+	return token_caveat_decode_json(seg, len, ret);
+}
+
+int
+token_caveat_decode_json(const char *seg, size_t len, struct token_caveat *ret)
+{
+	json_t *j = NULL;
+	int r;
+
+	r = decode_segment(seg, len, &j);
+	if (r == 0)
+		r = token_caveat_from_json(j, ret);
+	json_decref(j);
+	return r;
+}
+
 /* --- parsing ------------------------------------------------------------- */
 
 int
@@ -504,7 +803,6 @@ token_parse(const char *s, size_t len, struct token **ret)
 	size_t start[TOKEN_MAX_SEGMENTS], seglen[TOKEN_MAX_SEGMENTS];
 	size_t nseg = 0, i, pos = 0, taglen = 0;
 	struct token *t = NULL;
-	json_t *j = NULL;
 	int r = -EINVAL;
 
 	if (s == NULL || len == 0 || len > TOKEN_MAX_LEN || memchr(s, '\0', len) != NULL)
@@ -536,28 +834,26 @@ token_parse(const char *s, size_t len, struct token **ret)
 	t->raw[len] = '\0';
 	t->raw_len = len;
 
-	if (decode_segment(s + start[1], seglen[1], &j) != 0 || kid_from_json(j, &t->kid) != 0)
+	if (token_kid_decode(s + start[1], seglen[1], &t->kid) != 0 ||
+	    token_claims_decode(s + start[2], seglen[2], &t->claims) != 0)
 		goto out;
-	json_decref(j);
-	j = NULL;
-	if (decode_segment(s + start[2], seglen[2], &j) != 0 ||
-	    claims_from_json(j, &t->claims) != 0)
-		goto out;
-	json_decref(j);
-	j = NULL;
 	if (strcmp(t->kid.aud, t->claims.aud) != 0)
 		goto out;
 	t->signed_len = start[2] + seglen[2];
 
 	t->n_caveats = nseg - 4;
+	if (t->n_caveats > 0) {
+		t->caveats = calloc(t->n_caveats, sizeof(*t->caveats));
+		if (t->caveats == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
 	for (i = 0; i < t->n_caveats; i++) {
 		size_t k = 3 + i;
 
-		if (decode_segment(s + start[k], seglen[k], &j) != 0 ||
-		    token_caveat_from_json(j, &t->caveats[i]) != 0)
+		if (token_caveat_decode(s + start[k], seglen[k], &t->caveats[i]) != 0)
 			goto out;
-		json_decref(j);
-		j = NULL;
 		t->cav_off[i] = start[k];
 		t->cav_len[i] = seglen[k];
 	}
@@ -568,7 +864,6 @@ token_parse(const char *s, size_t len, struct token **ret)
 	t = NULL;
 	r = 0;
 out:
-	json_decref(j);
 	token_free(t);
 	return r;
 }
@@ -582,6 +877,7 @@ token_free(struct token *t)
 		explicit_bzero(t->raw, t->raw_len);
 		free(t->raw);
 	}
+	free(t->caveats);
 	explicit_bzero(t, sizeof(*t));
 	free(t);
 }

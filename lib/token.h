@@ -84,6 +84,16 @@ const struct token_claims *token_claims(const struct token *t);
 size_t token_caveat_count(const struct token *t);
 const struct token_caveat *token_caveat(const struct token *t, size_t i);
 
+/* Decode one kid or payload segment. The _json variants take the general
+ * path (jansson, then a canonical re-encoding check); they accept exactly
+ * the same inputs and exist so the fuzzer can hold the two to each other. */
+int token_kid_decode(const char *seg, size_t len, struct token_kid *ret);
+int token_claims_decode(const char *seg, size_t len, struct token_claims *ret);
+int token_kid_decode_json(const char *seg, size_t len, struct token_kid *ret);
+int token_claims_decode_json(const char *seg, size_t len, struct token_claims *ret);
+int token_caveat_decode(const char *seg, size_t len, struct token_caveat *ret);
+int token_caveat_decode_json(const char *seg, size_t len, struct token_caveat *ret);
+
 /* Check the MAC chain given the audience key (epoch mode), or given t0
  * computed elsewhere (strict mode). -EBADMSG on mismatch. */
 int token_verify_mac(const struct token *t, const uint8_t key[TOKEN_KEY_LEN]);
