@@ -416,9 +416,13 @@ cmd_rotate(const struct opts *o)
 
 		if (now - old->retired < RETIRE_HOLD) {
 			char when[32], after[32];
+			int64_t retry;
 
+			/* retired comes from keys.json (any value up to INT64_MAX). */
+			if (__builtin_add_overflow(old->retired, (int64_t)RETIRE_HOLD, &retry))
+				retry = INT64_MAX;
 			format_time(old->retired, when, sizeof(when));
-			format_time(old->retired + RETIRE_HOLD, after, sizeof(after));
+			format_time(retry, after, sizeof(after));
 			log_error("rotate: the state keeps at most %d generations and the oldest, "
 			    "generation %u, was retired at %s, less than 24 h ago: tokens derived "
 			    "from it may still be verified. Retry after %s.", KEYSTORE_MAX_GENS,

@@ -47,7 +47,10 @@ blob_file_name(char *buf, uint32_t gen, const char *ext)
 
 /* ---- reading --------------------------------------------------------- */
 
-/* Read a regular file in dfd, not a symlink, writable by its owner only. */
+/* Read a regular file in dfd, not a symlink, writable by its owner only.
+ * O_NONBLOCK: a FIFO put in the file's place must not hang the reader in
+ * open(2); it is refused below like any other non-regular file (and the
+ * flag does nothing to reads of a regular file). */
 static int
 read_at(int dfd, const char *name, size_t cap, uint8_t *buf, size_t *ret_len)
 {
@@ -55,7 +58,7 @@ read_at(int dfd, const char *name, size_t cap, uint8_t *buf, size_t *ret_len)
 	size_t len = 0;
 	int fd = -1, r;
 
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -106,6 +109,22 @@ out:
 	if (fd >= 0)
 		(void)close(fd);
 	return r;
+}
+
+/* What read_at's refusal means, for the message. */
+static const char *
+read_error(int r)
+{
+	switch (r) {
+	case -ELOOP:
+		return "a symlink, not a regular file";
+	case -EINVAL:
+		return "not a regular file";
+	case -EPERM:
+		return "writable by group or others";
+	default:
+		return strerror(-r);
+	}
 }
 
 static int
@@ -168,12 +187,12 @@ load_blob(int dfd, const json_t *obj, const char *what, uint32_t gen,
 	memset(&b, 0, sizeof(b));
 	r = read_at(dfd, pub_name, TPM_BLOB_MAX, b.pub, &b.pub_len);
 	if (r != 0) {
-		describe(err, errn, "%s: %s", pub_name, strerror(-r));
+		describe(err, errn, "%s: %s", pub_name, read_error(r));
 		return r;
 	}
 	r = read_at(dfd, priv_name, TPM_BLOB_MAX, b.priv, &b.priv_len);
 	if (r != 0) {
-		describe(err, errn, "%s: %s", priv_name, strerror(-r));
+		describe(err, errn, "%s: %s", priv_name, read_error(r));
 		return r;
 	}
 	r = tpm_blob_name(&b, computed, &computed_len);
@@ -392,8 +411,7 @@ keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t 
 	r = read_at(dfd, KEYS_JSON, KEYS_JSON_MAX, (uint8_t *)buf, &len);
 	if (r != 0) {
 		describe(err, err_len, "%s/%s: %s", dir, KEYS_JSON, r == -EFBIG ?
-		    "larger than 64 KiB" : r == -EPERM ? "writable by group or others" :
-		    strerror(-r));
+		    "larger than 64 KiB" : read_error(r));
 		goto out;
 	}
 	r = cjson_parse(buf, len, KEYS_JSON_MAX, &j);

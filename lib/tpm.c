@@ -31,9 +31,15 @@ struct tpm {
 	TPMA_OBJECT_NODA)
 #define SRK_REQUIRED (SRK_ATTRS & ~(TPMA_OBJECT)TPMA_OBJECT_NODA)
 
-/* Root key: usable only through its policy (no userWithAuth). */
+/* Root key: usable only through its policy. userWithAuth clear: the USER
+ * role (TPM2_HMAC) needs the PCR policy. adminWithPolicy set: the ADMIN role
+ * (TPM2_ObjectChangeAuth, TPM2_Certify, ...) needs a policy session too, and
+ * as the policy has no TPM2_PolicyCommandCode no admin command can be
+ * authorised at all; with it clear, anyone holding the (public) blobs could
+ * run them with the key's empty authValue. */
 #define ROOT_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
-	TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT)
+	TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_SIGN_ENCRYPT | \
+	TPMA_OBJECT_ADMINWITHPOLICY)
 
 #define AK_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
 	TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH | \
@@ -675,45 +681,106 @@ srk_tr(struct tpm *t, ESYS_TR *ret)
 	return 0;
 }
 
+/* The tag of a key in a serialised ESYS_TR (IESYSC_KEY_RSRC in tpm2-tss's
+ * esys_types.h; the format tpm2-tools stores as .tr files). */
+#define ESYS_SERIAL_KEY_RSRC 1u
+
+/* The public area and the name ESAPI holds for tr. ESAPI takes both from the
+ * TPM's ReadPublic answer and encrypts session salts to that public area,
+ * but never checks that the name is the hash of it (tpm2-tss 3.2.1, still
+ * so in 4.x). An answer forged on the way from the TPM could pair the
+ * provisioned SRK's name with a key whose private part the forger holds,
+ * and the name check alone would pass. So the name is computed here from
+ * the public area ESAPI will use, and ESAPI's copy must be the same. */
+static int
+tr_key_public(struct tpm *t, ESYS_TR tr, uint32_t handle, TPM2B_PUBLIC *ret_pub,
+    uint8_t *ret_name, size_t *ret_name_len)
+{
+	uint8_t *ser = NULL, md[32];
+	size_t ser_len = 0, off = 0, pub_start;
+	TPM2_HANDLE h = 0;
+	TPM2B_NAME held;
+	TPM2B_PUBLIC pub;
+	UINT32 type = 0;
+	unsigned len = 0;
+	int r;
+
+	memset(&held, 0, sizeof(held));
+	memset(&pub, 0, sizeof(pub));
+	r = tss_local(t, "Esys_TR_Serialize", Esys_TR_Serialize(t->esys, tr, &ser, &ser_len));
+	if (r != 0) {
+		ser = NULL;
+		goto out;
+	}
+	if (Tss2_MU_TPM2_HANDLE_Unmarshal(ser, ser_len, &off, &h) != 0 ||
+	    Tss2_MU_TPM2B_NAME_Unmarshal(ser, ser_len, &off, &held) != 0 ||
+	    Tss2_MU_UINT32_Unmarshal(ser, ser_len, &off, &type) != 0 ||
+	    h != handle || type != ESYS_SERIAL_KEY_RSRC) {
+		err_set(t, "Esys_TR_Serialize(0x%08x): not a key object", handle);
+		r = -EIO;
+		goto out;
+	}
+	pub_start = off;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ser, ser_len, &off, &pub) != 0 ||
+	    off != ser_len || off - pub_start < 2) {
+		err_set(t, "Esys_TR_Serialize(0x%08x): malformed public area", handle);
+		r = -EIO;
+		goto out;
+	}
+	/* The name hashes the marshalled TPMT_PUBLIC (after the TPM2B size). */
+	if (pub.publicArea.nameAlg != TPM2_ALG_SHA256 ||
+	    EVP_Digest(ser + pub_start + 2, off - pub_start - 2, md, &len, EVP_sha256(),
+	    NULL) != 1 || len != 32 || held.size != 34 ||
+	    held.name[0] != (uint8_t)(TPM2_ALG_SHA256 >> 8) ||
+	    held.name[1] != (uint8_t)(TPM2_ALG_SHA256 & 0xff) ||
+	    CRYPTO_memcmp(held.name + 2, md, 32) != 0) {
+		err_set(t, "TPM2_ReadPublic(0x%08x): the name in the answer is not the "
+		    "sha256 name of the public area in it", handle);
+		r = -EBADMSG;
+		goto out;
+	}
+	*ret_pub = pub;
+	memcpy(ret_name, held.name, held.size);
+	*ret_name_len = held.size;
+	r = 0;
+out:
+	Esys_Free(ser);
+	return r;
+}
+
 /* An ESYS_TR for the persistent SRK, after checking what it is. The caller
- * releases it with Esys_TR_Close (never flush a persistent handle). */
+ * releases it with Esys_TR_Close (never flush a persistent handle). The
+ * name handed back is the hash of the public area ESAPI salts sessions
+ * with (tr_key_public). */
 static int
 srk_open(struct tpm *t, ESYS_TR *ret, uint8_t *ret_name, size_t *ret_name_len)
 {
 	ESYS_TR srk = ESYS_TR_NONE;
-	TPM2B_PUBLIC *pub = NULL;
-	TPM2B_NAME *name = NULL, *qname = NULL;
+	TPM2B_PUBLIC pub;
+	uint8_t name[TPM_NAME_MAX];
+	size_t name_len = 0;
 	int r;
 
 	r = srk_tr(t, &srk);
 	if (r != 0)
 		goto out;
-	r = tss(t, "TPM2_ReadPublic(0x81000001)", Esys_ReadPublic(t->esys, srk,
-	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, &name, &qname));
+	r = tr_key_public(t, srk, TPM_SRK_HANDLE, &pub, name, &name_len);
 	if (r != 0)
 		goto out;
-	if (!srk_public_ok(&pub->publicArea)) {
+	if (!srk_public_ok(&pub.publicArea)) {
 		err_set(t, "persistent handle 0x%08x is not an ECC P-256 storage key "
 		    "(restricted decrypt, AES-128-CFB, sha256)", TPM_SRK_HANDLE);
 		r = -EBADMSG;
 		goto out;
 	}
-	if (name->size == 0 || name->size > TPM_NAME_MAX) {
-		err_set(t, "TPM2_ReadPublic: bad name size %u", (unsigned)name->size);
-		r = -EIO;
-		goto out;
-	}
 	if (ret_name != NULL) {
-		memcpy(ret_name, name->name, name->size);
-		*ret_name_len = name->size;
+		memcpy(ret_name, name, name_len);
+		*ret_name_len = name_len;
 	}
 	*ret = srk;
 	srk = ESYS_TR_NONE;
 	r = 0;
 out:
-	Esys_Free(pub);
-	Esys_Free(name);
-	Esys_Free(qname);
 	if (srk != ESYS_TR_NONE)
 		(void)Esys_TR_Close(t->esys, &srk);
 	return r;
@@ -1049,8 +1116,9 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	TPM2B_PRIVATE priv;
 	TPM2B_DIGEST none = { .size = 0 }, *mac = NULL;
 	TPM2B_MAX_BUFFER buf;
-	TPM2B_NAME *name = NULL;
 	TPML_PCR_SELECTION l;
+	uint8_t name[TPM_NAME_MAX];
+	size_t name_len = 0;
 	ESYS_TR srk = ESYS_TR_NONE, key = ESYS_TR_NONE, session = ESYS_TR_NONE;
 	TSS2_RC rc;
 	int r, r2;
@@ -1069,16 +1137,14 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 		return -EBADMSG;
 	}
 
-	/* Esys_TR_FromTPMPublic reads the SRK's public area from the TPM; the
-	 * name check ties it to the SRK that was provisioned, so a key swapped
-	 * in at 0x81000001 cannot receive the salt. */
-	r = srk_tr(t, &srk);
+	/* srk_open reads the SRK's public area from the TPM and names it by its
+	 * hash; the name check ties it to the SRK that was provisioned, so a
+	 * key swapped in at 0x81000001 (or a forged ReadPublic answer) cannot
+	 * receive the salt. */
+	r = srk_open(t, &srk, name, &name_len);
 	if (r != 0)
 		goto out;
-	r = tss_local(t, "Esys_TR_GetName", Esys_TR_GetName(t->esys, srk, &name));
-	if (r != 0)
-		goto out;
-	if (name->size != srk_name_len || CRYPTO_memcmp(name->name, srk_name, srk_name_len) != 0) {
+	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
 		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
 		    TPM_SRK_HANDLE);
 		r = -EBADMSG;
@@ -1133,7 +1199,6 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	r = 0;
 out:
 	OPENSSL_cleanse(buf.buffer, sizeof(buf.buffer));
-	Esys_Free(name);
 	if (session != ESYS_TR_NONE) {
 		r2 = tss(t, "TPM2_FlushContext(session)", Esys_FlushContext(t->esys, session));
 		if (r == 0)

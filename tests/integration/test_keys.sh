@@ -99,6 +99,114 @@ for f in keys.json root-1.pub root-1.priv ak.pub ak.priv; do
 	check "$f is 0600" [ "$(stat -c %a "$STATE/$f")" = 600 ]
 done
 
+# ---- the root key as the TPM holds it ----
+# adminWithPolicy: admin-role commands (ObjectChangeAuth here) are refused
+# both with the key's empty password and with the PCR policy session (it
+# has no PolicyCommandCode). tpm2-tools leaves objects loaded: flush them.
+tpm2_print -t TPM2B_PUBLIC "$STATE/root-1.pub" >"$T/root1.txt" 2>>"$T/check.log"
+check "root key attributes: fixedtpm|fixedparent|sensitivedataorigin|adminwithpolicy|sign" \
+	grep -q "^  value: fixedtpm|fixedparent|sensitivedataorigin|adminwithpolicy|sign\$" "$T/root1.txt"
+root_load() {
+	tpm2_flushcontext -t >>"$T/check.log" 2>&1
+	tpm2_load -C 0x81000001 -u "$STATE/root-1.pub" -r "$STATE/root-1.priv" -c "$T/root.ctx" \
+		>>"$T/check.log" 2>&1
+}
+pcr_session() {
+	tpm2_startauthsession --policy-session -S "$T/sess.ctx" >>"$T/check.log" 2>&1 &&
+		tpm2_policypcr -S "$T/sess.ctx" -l sha256:0,2,4,7 >>"$T/check.log" 2>&1
+}
+tools_flush() {
+	tpm2_flushcontext -t >>"$T/check.log" 2>&1
+	tpm2_flushcontext -l >>"$T/check.log" 2>&1
+}
+if root_load; then
+	refute "ObjectChangeAuth on the root key with its empty password is refused" \
+		tpm2_changeauth -c "$T/root.ctx" -C 0x81000001 -r "$T/chg.priv" newpass
+	root_load
+	if pcr_session; then
+		refute "ObjectChangeAuth on the root key with the PCR policy session is refused" \
+			tpm2_changeauth -c "$T/root.ctx" -C 0x81000001 -p session:"$T/sess.ctx" \
+			-r "$T/chg.priv" newpass
+	else
+		fail "a PCR policy session with tpm2-tools"
+	fi
+	tools_flush
+	# The HMAC attest-keys computes (status probes with this message),
+	# here through an unencrypted session: what must never be on the wire.
+	printf '%s' "warrant/attest-keys/probe" >"$T/probe.msg"
+	root_load
+	if pcr_session && TCTI_PCAP_FILE="$T/tools.pcap" TPM2TOOLS_TCTI="pcap:$TCTI" \
+		tpm2_hmac -c "$T/root.ctx" -p session:"$T/sess.ctx" -g sha256 -o "$T/probe.hmac" \
+		"$T/probe.msg" >>"$T/check.log" 2>&1; then
+		pass "tpm2_hmac with the root key through a PCR policy session"
+	else
+		fail "tpm2_hmac with the root key through a PCR policy session"
+	fi
+	tools_flush
+	TCTI_PCAP_FILE="$T/keys.pcap" "$KEYS" --tcti "pcap:$TCTI" --state-dir "$STATE" status \
+		>"$T/pcap-status.json" 2>>"$T/check.log"
+	in_capture() { python3 -c 'import sys; sys.exit(0 if open(sys.argv[1], "rb").read() in open(sys.argv[2], "rb").read() else 1)' "$1" "$2"; }
+	check "the capture method sees an unencrypted HMAC (tpm2_hmac's own capture)" \
+		eval '[ -s "$T/probe.hmac" ] && in_capture "$T/probe.hmac" "$T/tools.pcap"'
+	check "attest-keys' HMAC crossed the wire encrypted (not in its capture)" eval '
+		[ "$(jget "$T/pcap-status.json" root_key_usable)" = true ] && [ -s "$T/probe.hmac" ] &&
+		! in_capture "$T/probe.hmac" "$T/keys.pcap"'
+else
+	fail "tpm2_load of the root key blobs under the SRK"
+fi
+tools_flush
+leaks "the root key checks"
+
+# A forged TPM2_ReadPublic answer for 0x81000001: the provisioned SRK's name
+# with another public key (the P-256 generator, whose private key is 1).
+# The SRK must be refused before any salt is encrypted to that key, that is
+# before TPM2_StartAuthSession (0x176). The forger sits in a cmd: TCTI.
+cat >"$T/forge.py" <<'PY'
+import socket, struct, sys
+sock_path, mode, log = sys.argv[1], sys.argv[2], open(sys.argv[3], "a")
+G = bytes.fromhex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                  "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+def read(f, n):
+    b = f.read(n)
+    if len(b) != n:
+        sys.exit(0)
+    return b
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    hdr = read(inp, 10)
+    cmd = hdr + read(inp, struct.unpack(">I", hdr[2:6])[0] - 10)
+    cc = struct.unpack(">I", cmd[6:10])[0]
+    log.write("%x\n" % cc); log.flush()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.sendall(cmd)
+    f = s.makefile("rb")
+    rh = f.read(10)
+    rsp = bytearray(rh + f.read(struct.unpack(">I", rh[2:6])[0] - 10))
+    s.close()
+    if (mode == "forge" and cc == 0x173 and cmd[10:14] == b"\x81\x00\x00\x01" and
+            struct.unpack(">I", rsp[6:10])[0] == 0):
+        end = 12 + struct.unpack(">H", rsp[10:12])[0]
+        if rsp[end - 68:end - 66] == b"\x00\x20" and rsp[end - 34:end - 32] == b"\x00\x20":
+            rsp[end - 66:end - 34] = G[:32]
+            rsp[end - 32:end] = G[32:]
+    out.write(rsp); out.flush()
+PY
+forged_status() { # MODE: status through the forger; its command log in $T/forge-MODE.log
+	: >"$T/forge-$1.log"
+	"$KEYS" --tcti "cmd:python3 $T/forge.py ${TCTI#swtpm:path=} $1 $T/forge-$1.log" \
+		--state-dir "$STATE" status >"$T/forge-$1.json" 2>>"$T/check.log"
+}
+forged_status pass
+check "through the pass-through cmd: TCTI the root key works" eval '
+	[ "$(jget "$T/forge-pass.json" root_key_usable)" = true ] && grep -qx 176 "$T/forge-pass.log"'
+forged_status forge
+check "a forged ReadPublic (SRK name, other key) is refused before StartAuthSession" eval '
+	[ "$(jget "$T/forge-forge.json" root_key_usable)" = false ] &&
+	jget "$T/forge-forge.json" root_key_error | grep -q "not the sha256 name of the public area" &&
+	grep -qx 173 "$T/forge-forge.log" && ! grep -qx 176 "$T/forge-forge.log"'
+leaks "the forged ReadPublic"
+
 # ---- refuse to overwrite ----
 sum=$(sha256sum "$STATE/keys.json")
 code=0; ak init >/dev/null 2>"$T/err" || code=$?
@@ -172,8 +280,9 @@ code=0; status || code=$?
 check "status still exits 0 after a PCR change" [ "$code" -eq 0 ]
 check "after extending PCR 7: policy_satisfied false" [ "$(jget "$T/status.json" policy_satisfied)" = false ]
 check "after extending PCR 7: root_key_usable false" [ "$(jget "$T/status.json" root_key_usable)" = false ]
-check "the error says why (policy check failed)" eval \
-	'jget "$T/status.json" root_key_error | grep -q "policy"'
+check "the error says why (0x99d mapped to a policy failure)" eval '
+	jget "$T/status.json" root_key_error | grep -q "PCR policy is not satisfied" &&
+	jget "$T/status.json" root_key_error | grep -q "0x99d"'
 leaks "a refused HMAC (policy failure)"
 ak rotate >"$T/rotate3.json" 2>>"$T/check.log"
 status
@@ -234,7 +343,39 @@ fresh; mv "$T/bad" "$T/bad.real"; ln -s "$T/bad.real" "$T/bad"
 refused "a symlinked state dir is refused" "symlink"
 rm -f "$T/bad"; rm -rf "$T/bad.real"
 fresh; rm "$T/bad/root-3.pub"; ln -s "$STATE/root-3.pub" "$T/bad/root-3.pub"
-refused "a symlinked blob is refused" "root-3.pub"
+refused "a symlinked blob is refused" "root-3.pub: a symlink"
+# A FIFO must be refused, not block the reader in open(2) (timeout: 124).
+fifo_refused() { # NAME FILE PATTERN
+	local code=0
+	fresh; rm "$T/bad/$2"; mkfifo "$T/bad/$2"
+	timeout 10 "$KEYS" --tcti "$TCTI" --state-dir "$T/bad" status >/dev/null 2>"$T/bad.err" || code=$?
+	if [ "$code" -eq 1 ] && grep -q -- "$3" "$T/bad.err"; then
+		pass "$1"
+	else
+		fail "$1"
+		{ echo "--- $1: exit $code"; cat "$T/bad.err"; } >>"$T/check.log"
+	fi
+}
+fifo_refused "a FIFO as keys.json is refused at once" keys.json "keys.json: not a regular file"
+fifo_refused "a FIFO as a blob is refused at once" ak.pub "ak.pub: not a regular file"
+# A root key generation with the earlier template (adminWithPolicy clear),
+# with keys.json naming it correctly: the blob-attribute check refuses it.
+tpm2_create -C 0x81000001 -G hmac -a 'fixedtpm|fixedparent|sensitivedataorigin|sign' \
+	-L "$T/policy3.bin" -u "$T/old.pub" -r "$T/old.priv" >>"$T/check.log" 2>&1
+tpm2_flushcontext -t >>"$T/check.log" 2>&1
+fresh; cp "$T/old.pub" "$T/bad/root-3.pub"; cp "$T/old.priv" "$T/bad/root-3.priv"
+python3 - "$T/bad/keys.json" "$T/old.pub" <<'PY'
+import hashlib, json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+pub = open(sys.argv[2], "rb").read()
+d["generations"][-1]["name"] = "000b" + hashlib.sha256(pub[2:]).hexdigest()
+open(p, "w").write(json.dumps(d, indent=2) + "\n")
+PY
+"$KEYS" --tcti "$TCTI" --state-dir "$T/bad" status >"$T/bad.json" 2>>"$T/check.log"
+check "a root key without adminWithPolicy is refused before use" eval '
+	[ "$(jget "$T/bad.json" root_key_usable)" = false ] &&
+	jget "$T/bad.json" root_key_error | grep -q "not a policy-only HMAC-SHA256 key"'
 # A damaged private blob passes the framing check; the TPM refuses it.
 fresh; python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "$T/bad/root-3.priv"
 "$KEYS" --tcti "$TCTI" --state-dir "$T/bad" status >"$T/bad.json" 2>>"$T/check.log"
@@ -288,6 +429,18 @@ status
 check "16 generations kept" [ "$(jget "$T/status.json" current_generation)" = 16 ]
 code=0; ak rotate >/dev/null 2>"$T/err" || code=$?
 check "a 17th generation is refused while the oldest retired < 24 h ago" eval \
+	'[ "$code" -eq 1 ] && grep -q "less than 24 h ago" "$T/err"'
+# A retirement time in the far future (keys.json is only checked to be an
+# integer): still refused, and the "retry after" time must not overflow.
+python3 - "$STATE/keys.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["generations"][0]["retired"] = 2**63 - 1
+open(p, "w").write(json.dumps(d, indent=2) + "\n")
+PY
+code=0; ak rotate >/dev/null 2>"$T/err" || code=$?
+check "a retirement time of INT64_MAX is refused too" eval \
 	'[ "$code" -eq 1 ] && grep -q "less than 24 h ago" "$T/err"'
 # Age generation 1's retirement; then the oldest is dropped, blobs too.
 python3 - "$STATE/keys.json" <<'PY'
