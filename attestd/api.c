@@ -358,16 +358,20 @@ static int
 query_u64(const struct api_request *rq, const char *key, uint64_t min, uint64_t max,
     bool *present, uint64_t *ret)
 {
+	uint64_t v = 0;
 	size_t i;
 	bool seen = false;
 
 	for (i = 0; i < rq->n_query; i++) {
 		if (strcmp(rq->query[i].key, key) != 0)
 			continue;
-		if (seen || parse_u64(rq->query[i].value, min, max, ret) < 0)
+		if (seen || parse_u64(rq->query[i].value, min, max, &v) < 0)
 			return -EINVAL;
 		seen = true;
 	}
+	/* Absent: *ret keeps the caller's default. */
+	if (seen)
+		*ret = v;
 	*present = seen;
 	return 0;
 }

@@ -58,7 +58,6 @@ struct config {
 	int64_t epoch_seconds;
 	int64_t max_ttl_seconds;
 	int64_t default_ttl_seconds;
-	int64_t clock_skew_seconds;
 	int64_t health_interval_seconds;
 	unsigned max_connections;
 	bool has_socket_group;

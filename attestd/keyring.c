@@ -28,6 +28,7 @@ struct keyring {
 	char *tcti;
 	int64_t epoch_seconds;
 	int64_t max_ttl;
+	int64_t prefetch;
 	bool strict;
 	struct keystore *ks;
 	struct slot *slots;              /* secmem: KEYRING_SLOTS */
@@ -214,10 +215,54 @@ tpm_failed(struct keyring *kr, const char *what, int r)
 	}
 }
 
+/* A failed TPM command in the health check: the check's verdict. */
+static void
+check_failed(struct keyring *kr, const char *what, int r)
+{
+	set_error(kr, what, r);
+	switch (r) {
+	case -ECOMM: {
+		lose_tpm(kr);
+		break;
+	}
+	case -EKEYREJECTED: {
+		set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_VIOLATED);
+		break;
+	}
+	default: {
+		set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_UNKNOWN);
+		break;
+	}
+	}
+}
+
 static void
 wipe_slot(struct slot *s)
 {
 	explicit_bzero(s, sizeof(*s));
+}
+
+/* Slot epochs passed the window checks or are at most the current epoch's
+ * successor (keyring_check checks that bound): these cannot overflow. */
+static int64_t
+slot_start(const struct keyring *kr, const struct slot *s)
+{
+	return (int64_t)s->epoch * kr->epoch_seconds;
+}
+
+static int64_t
+slot_not_after(const struct keyring *kr, const struct slot *s)
+{
+	return slot_start(kr, s) + kr->epoch_seconds + kr->max_ttl;
+}
+
+/* Whether a and b are the same root key (a state directory provisioned
+ * again may reuse a generation number for another key). */
+static bool
+same_root_key(const struct keystore_gen *a, const struct keystore_gen *b)
+{
+	return a->created == b->created && a->name_len == b->name_len &&
+	    a->name_len <= sizeof(a->name) && memcmp(a->name, b->name, a->name_len) == 0;
 }
 
 int
@@ -258,6 +303,9 @@ keyring_new(const struct keyring_params *p, const struct keyring_backend *be,
 	}
 	kr->epoch_seconds = p->epoch_seconds;
 	kr->max_ttl = p->max_ttl_seconds;
+	kr->prefetch = p->prefetch_seconds < 0 ? 0 : p->prefetch_seconds;
+	if (kr->prefetch > p->epoch_seconds / 2)
+		kr->prefetch = p->epoch_seconds / 2;
 	kr->strict = p->strict;
 	kr->tpm_state = KEYRING_TPM_UNREACHABLE;
 	kr->policy_state = KEYRING_POLICY_UNKNOWN;
@@ -290,13 +338,21 @@ keyring_set_keystore(struct keyring *kr, struct keystore *ks)
 
 	if (ks == NULL || keystore_current(ks) == NULL)
 		return -ENOENT;
+	/* A generation that left the state directory may not be served; one
+	 * whose number now names another root key has other epoch keys. */
+	for (i = 0; i < KEYRING_SLOTS; i++) {
+		struct slot *s = &kr->slots[i];
+		const struct keystore_gen *was, *now;
+
+		if (!s->used)
+			continue;
+		was = kr->ks != NULL ? keystore_find(kr->ks, s->gen) : NULL;
+		now = keystore_find(ks, s->gen);
+		if (was == NULL || now == NULL || !same_root_key(was, now))
+			wipe_slot(s);
+	}
 	keystore_free(kr->ks);
 	kr->ks = ks;
-	/* A generation that left the state directory may not be served. */
-	for (i = 0; i < KEYRING_SLOTS; i++) {
-		if (kr->slots[i].used && keystore_find(ks, kr->slots[i].gen) == NULL)
-			wipe_slot(&kr->slots[i]);
-	}
 	/* Unknown until the caller's next keyring_check. */
 	if (!kr->reloaded)
 		kr->policy_before_reload = kr->policy_state;
@@ -343,6 +399,8 @@ keyring_minting(const struct keyring *kr)
 	    kr->policy_state == KEYRING_POLICY_OK;
 }
 
+/* Wipe every key no token can need any more: past its not_after, or of an
+ * epoch that began after its generation was retired (never served). */
 static void
 wipe_expired(struct keyring *kr, int64_t now)
 {
@@ -350,15 +408,45 @@ wipe_expired(struct keyring *kr, int64_t now)
 
 	for (i = 0; i < KEYRING_SLOTS; i++) {
 		struct slot *s = &kr->slots[i];
-		int64_t end;
+		const struct keystore_gen *g;
 
 		if (!s->used)
 			continue;
-		/* Slot epochs passed the window checks: these cannot overflow. */
-		end = (int64_t)(s->epoch + 1) * kr->epoch_seconds;
-		if (now > end + kr->max_ttl)
+		g = kr->ks != NULL ? keystore_find(kr->ks, s->gen) : NULL;
+		if (now > slot_not_after(kr, s) || g == NULL ||
+		    (g->retired != 0 && slot_start(kr, s) >= g->retired))
 			wipe_slot(s);
 	}
+}
+
+int64_t
+keyring_next_deadline(const struct keyring *kr, int64_t now)
+{
+	int64_t due = INT64_MAX, t;
+	uint64_t e;
+	size_t i;
+
+	for (i = 0; i < KEYRING_SLOTS; i++) {
+		const struct slot *s = &kr->slots[i];
+
+		if (!s->used)
+			continue;
+		t = slot_not_after(kr, s);
+		/* wipe_expired wipes at now > not_after. */
+		if (t < INT64_MAX && t + 1 > now && t + 1 < due)
+			due = t + 1;
+	}
+	if (!kr->strict && kr->prefetch > 0 && kr->ks != NULL && now >= 0) {
+		e = keyring_epoch_of(kr, now);
+		if (e < (uint64_t)(INT64_MAX / kr->epoch_seconds) - 2) {
+			/* Inside the window the health interval retries; only its
+			 * start is a deadline, or a failing TPM would spin the loop. */
+			t = (int64_t)(e + 1) * kr->epoch_seconds - kr->prefetch;
+			if (t > now && t < due)
+				due = t;
+		}
+	}
+	return due;
 }
 
 static struct slot *
@@ -394,14 +482,44 @@ free_slot(struct keyring *kr)
 	return lru;
 }
 
-/* K_{g,e}, from the cache or from the TPM. */
+/* K_{g,e} from the TPM into a slot. The caller decides whether a TPM
+ * command may be spent and what a failure means. */
 static int
-epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch, struct slot **ret)
+derive_epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch,
+    struct slot **ret)
 {
 	uint8_t msg[sizeof(LABEL_EPOCH) + 8];
 	uint8_t key[TOKEN_KEY_LEN];
 	struct slot *s;
 	size_t i;
+	int r;
+
+	if (!kr->open)
+		return -EAGAIN;
+	memcpy(msg, LABEL_EPOCH, sizeof(LABEL_EPOCH));  /* with its NUL: the 0x00 separator */
+	for (i = 0; i < 8; i++)
+		msg[sizeof(LABEL_EPOCH) + i] = (uint8_t)(epoch >> (56 - 8 * i));
+	r = kr->be.root_hmac(kr->be.arg, kr->ks, g, msg, sizeof(msg), key);
+	if (r < 0)
+		goto out;
+	s = free_slot(kr);
+	s->gen = g->gen;
+	s->epoch = epoch;
+	s->used = 1;
+	s->last_use = ++kr->use_clock;
+	memcpy(s->key, key, sizeof(key));
+	*ret = s;
+	r = 0;
+out:
+	explicit_bzero(key, sizeof(key));
+	return r;
+}
+
+/* K_{g,e}, from the cache or from the TPM. */
+static int
+epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch, struct slot **ret)
+{
+	struct slot *s;
 	int r;
 
 	s = find_slot(kr, g->gen, epoch);
@@ -413,24 +531,9 @@ epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch, stru
 	 * succeed: do not spend one. */
 	if (!kr->open || kr->policy_state == KEYRING_POLICY_VIOLATED)
 		return -EAGAIN;
-	memcpy(msg, LABEL_EPOCH, sizeof(LABEL_EPOCH));  /* with its NUL: the 0x00 separator */
-	for (i = 0; i < 8; i++)
-		msg[sizeof(LABEL_EPOCH) + i] = (uint8_t)(epoch >> (56 - 8 * i));
-	r = kr->be.root_hmac(kr->be.arg, kr->ks, g, msg, sizeof(msg), key);
-	if (r < 0) {
+	r = derive_epoch_key(kr, g, epoch, ret);
+	if (r < 0)
 		tpm_failed(kr, "deriving an epoch key", r);
-		goto out;
-	}
-	s = free_slot(kr);
-	s->gen = g->gen;
-	s->epoch = epoch;
-	s->used = 1;
-	s->last_use = ++kr->use_clock;
-	memcpy(s->key, key, sizeof(key));
-	*ret = s;
-	r = 0;
-out:
-	explicit_bzero(key, sizeof(key));
 	return r;
 }
 
@@ -638,12 +741,24 @@ out:
 	return r;
 }
 
+/* The key of (g, epoch) in a slot, deriving it if needed; for the check,
+ * which has just compared the PCRs and so may spend a TPM command. */
+static int
+ensure_epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch)
+{
+	struct slot *s = NULL;
+
+	if (find_slot(kr, g->gen, epoch) != NULL)
+		return 0;
+	return derive_epoch_key(kr, g, epoch, &s);
+}
+
 void
 keyring_check(struct keyring *kr, int64_t now)
 {
 	uint8_t digest[32], policy[32];
 	const struct keystore_gen *g;
-	struct slot *s = NULL;
+	uint64_t e;
 	int r;
 
 	wipe_expired(kr, now);
@@ -660,9 +775,7 @@ keyring_check(struct keyring *kr, int64_t now)
 	}
 	r = kr->be.pcr_digest(kr->be.arg, &kr->ks->pcrs, digest);
 	if (r < 0) {
-		tpm_failed(kr, "reading the PCRs", r);
-		if (kr->open)
-			set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_UNKNOWN);
+		check_failed(kr, "reading the PCRs", r);
 		return;
 	}
 	r = tpm_policy_pcr(&kr->ks->pcrs, digest, policy);
@@ -677,12 +790,29 @@ keyring_check(struct keyring *kr, int64_t now)
 		set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_VIOLATED);
 		return;
 	}
-	set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_OK);
-	/* Derive the current epoch key here rather than in the first mint
-	 * of the epoch, keeping the TPM off the request path. */
+	/* Derive the current epoch key here rather than in the first mint of
+	 * the epoch, keeping the TPM off the request path, and before saying
+	 * "ok": the TPM has the last word on its policy, and a check after
+	 * which every mint would fail must stop minting instead. Near the end
+	 * of the epoch the next key is derived too. */
 	g = keystore_current(kr->ks);
-	if (!kr->strict && g != NULL)
-		(void)epoch_key(kr, g, keyring_epoch_of(kr, now), &s);
+	e = keyring_epoch_of(kr, now);
+	if (!kr->strict && g != NULL) {
+		r = ensure_epoch_key(kr, g, e);
+		if (r < 0) {
+			check_failed(kr, "deriving the current epoch key", r);
+			return;
+		}
+		if (kr->prefetch > 0 && e < (uint64_t)(INT64_MAX / kr->epoch_seconds) - 2 &&
+		    (int64_t)(e + 1) * kr->epoch_seconds - now <= kr->prefetch) {
+			r = ensure_epoch_key(kr, g, e + 1);
+			if (r < 0) {
+				check_failed(kr, "deriving the next epoch key", r);
+				return;
+			}
+		}
+	}
+	set_state(kr, KEYRING_TPM_OK, KEYRING_POLICY_OK);
 }
 
 void

@@ -54,6 +54,12 @@ struct keyring_params {
 	int64_t max_ttl_seconds;
 	bool strict;
 	const char *tcti;
+	/* Epoch mode: keyring_check derives the next epoch's key once the
+	 * boundary is at most this many seconds away, so that the first mint
+	 * of an epoch sends no TPM command. 0: never ahead of time. At most
+	 * half an epoch is used. The key is neither served nor used before
+	 * its epoch begins. */
+	int64_t prefetch_seconds;
 };
 
 enum keyring_tpm_state {
@@ -107,9 +113,18 @@ int keyring_set_keystore(struct keyring *kr, struct keystore *ks);
 int keyring_load(struct keyring *kr, const char *state_dir, char *err, size_t errsz);
 
 /* The health check: reconnect if needed, compare the PCRs with the policy,
- * wipe expired slots, and derive the current epoch key ahead of the first
- * mint that needs it. Logs state transitions once. */
+ * wipe expired slots, and (epoch mode) derive the current epoch key, and
+ * near the end of an epoch the next one, ahead of the first mint that
+ * needs it. Minting is declared possible only if all of that worked. Logs
+ * state transitions once. */
 void keyring_check(struct keyring *kr, int64_t now);
+
+/* The unix time at which keyring_check must run even if the health
+ * interval has not passed: the second after the earliest cached key's
+ * not_after (so that it is wiped on time), or the start of the window in
+ * which the next epoch's key is derived. Always later than now;
+ * INT64_MAX if nothing is due. */
+int64_t keyring_next_deadline(const struct keyring *kr, int64_t now);
 bool keyring_minting(const struct keyring *kr);
 
 /* Mint: fills c->iat and c->aud is the audience; the kid is the current

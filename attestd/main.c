@@ -179,12 +179,18 @@ wiping_free(void *p)
 }
 
 static int64_t
-mono_ms(void)
+clock_ms(clockid_t id)
 {
 	struct timespec ts;
 
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	(void)clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Remove the socket only if it is still the one we bound. */
@@ -198,6 +204,9 @@ remove_socket(const char *path, const struct stat *bound)
 		(void)unlink(path);
 }
 
+/* The health check runs every interval, and also when the keyring has a
+ * deadline in wall-clock time: a key to wipe the second its not_after has
+ * passed, or the next epoch's key to derive before the boundary. */
 static int
 event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
     int64_t interval_ms)
@@ -210,8 +219,12 @@ event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
 			{ .fd = sfd, .events = POLLIN },
 		};
 		int64_t now = mono_ms(), t = server_timeout_ms(srv), wait = next_check - now;
+		int64_t wall = clock_ms(CLOCK_REALTIME);
+		int64_t due = keyring_next_deadline(kr, wall / 1000);
 		int n;
 
+		if (due < INT64_MAX / 1000 && due * 1000 - wall < wait)
+			wait = due * 1000 - wall;
 		if (wait < 0)
 			wait = 0;
 		if (t >= 0 && t < wait)
@@ -242,8 +255,9 @@ event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
 				}
 			}
 		}
-		if (mono_ms() >= next_check) {
-			keyring_check(kr, (int64_t)time(NULL));
+		wall = clock_ms(CLOCK_REALTIME) / 1000;
+		if (mono_ms() >= next_check || wall >= due) {
+			keyring_check(kr, wall);
 			next_check = mono_ms() + interval_ms;
 		}
 		/* libmicrohttpd wants a run after every poll, input or not. */
@@ -293,6 +307,8 @@ main(int argc, char **argv)
 		.max_ttl_seconds = cfg->max_ttl_seconds,
 		.strict = cfg->mode == CONFIG_MODE_STRICT,
 		.tcti = cfg->tcti,
+		/* Checks run every interval: one of them falls in this window. */
+		.prefetch_seconds = cfg->health_interval_seconds + 1,
 	};
 	r = keyring_new(&kp, NULL, &kr);
 	if (r < 0) {

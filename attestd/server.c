@@ -21,11 +21,18 @@
 /* A chunked body past the cap is read and dropped so that the client
  * still gets its 413; past this much more the connection is just closed. */
 #define DISCARD_MAX      (16 * API_BODY_MAX)
+/* libmicrohttpd's messages are mostly about what clients did (closed a
+ * connection mid-request, sent garbage): at most this many a minute. */
+#define LOG_BURST        10
+#define LOG_WINDOW_MS    60000
 
 struct server {
 	struct MHD_Daemon *mhd;
 	struct api *api;
 	int epoll_fd;
+	int64_t log_start;
+	unsigned log_lines;
+	unsigned log_dropped;
 };
 
 /* Per connection: the peer's uid (read once) and a body buffer reused by
@@ -52,18 +59,23 @@ server_listen(const char *path, bool has_gid, gid_t gid, int *ret_fd)
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
-		int probe;
+		int probe, e;
 
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		/* A socket someone still answers on belongs to a running attestd. */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* A socket someone still answers on belongs to a running attestd.
+		 * Non-blocking: a live one with a full backlog says EAGAIN
+		 * rather than hanging this start. Only "refused" means stale. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (probe < 0)
 			return -errno;
 		r = connect(probe, (const struct sockaddr *)&sa, sizeof(sa));
+		e = errno;
 		(void)close(probe);
-		if (r == 0)
+		if (r == 0 || e == EAGAIN || e == EINPROGRESS)
 			return -EADDRINUSE;
+		if (e != ECONNREFUSED && e != ENOENT)
+			return -e;
 		if (unlink(path) < 0 && errno != ENOENT)
 			return -errno;
 	} else if (errno != ENOENT) {
@@ -72,7 +84,8 @@ server_listen(const char *path, bool has_gid, gid_t gid, int *ret_fd)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	/* Created 0660 from the start: no window in which others may connect. */
+	/* Created 0660 by bind itself: no window in which others may connect,
+	 * and no chmod(2), which would follow a symlink put in its place. */
 	old = umask(0117);
 	r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
@@ -80,8 +93,24 @@ server_listen(const char *path, bool has_gid, gid_t gid, int *ret_fd)
 		r = -errno;
 		goto out;
 	}
-	if (chmod(path, 0660) < 0 || (has_gid && lchown(path, (uid_t)-1, gid) < 0) ||
-	    listen(fd, 128) < 0) {
+	/* Nobody can connect before listen(): the group is set first. */
+	if ((has_gid && lchown(path, (uid_t)-1, gid) < 0) || lstat(path, &st) < 0) {
+		r = -errno;
+		(void)unlink(path);
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		r = -EPERM;   /* replaced under us: not ours to unlink */
+		goto out;
+	}
+	/* A default ACL on the folder overrides the umask. */
+	if ((st.st_mode & 07777) != 0660 &&
+	    fchmodat(AT_FDCWD, path, 0660, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		(void)unlink(path);
+		goto out;
+	}
+	if (listen(fd, 128) < 0) {
 		r = -errno;
 		(void)unlink(path);
 		goto out;
@@ -97,13 +126,35 @@ out:
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct server *s = cls;
+	int64_t now = mono_ms();
 	char line[512];
 	size_t n;
 
-	(void)cls;
+	if (now - s->log_start >= LOG_WINDOW_MS) {
+		if (s->log_dropped > 0)
+			log_warn("http: %u more messages suppressed", s->log_dropped);
+		s->log_start = now;
+		s->log_lines = 0;
+		s->log_dropped = 0;
+	}
+	if (s->log_lines >= LOG_BURST) {
+		s->log_dropped++;
+		return;
+	}
+	s->log_lines++;
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	if (n > 0 && line[n - 1] == '\n')
@@ -346,7 +397,7 @@ server_new(int listen_fd, unsigned max_connections, struct api *api, struct serv
 	 * the keyring is only ever touched from one thread. */
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0,
 	    NULL, NULL, access_handler, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,   /* first, to catch every message */
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_CONNECTION_LIMIT, max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,

@@ -60,7 +60,12 @@ else
 fi
 
 # --- roles ----------------------------------------------------------------
-if [ "$ROOT" = 0 ] && command -v setpriv >/dev/null; then
+# The other uids must reach the socket: a TMPDIR of mode 0700 hides it, and
+# every case below would fail for that reason alone.
+if [ "$ROOT" = 0 ] && command -v setpriv >/dev/null &&
+    ! setpriv --reuid=65534 --regid=65534 --clear-groups test -w "$SOCK"; then
+	skip "roles by uid (uid 65534 cannot reach $SOCK: is TMPDIR searchable by others?)"
+elif [ "$ROOT" = 0 ] && command -v setpriv >/dev/null; then
 	req --as 65534 POST /v1/mint "$MINT"
 	expect "mint without role mint: 403" 403 '.error == "forbidden"'
 	req --as 65534 GET "/v1/keys/proxy?gen=1&epoch=$EPOCH"
@@ -165,19 +170,94 @@ n=$(seq 1 200 | sed "s|.*|url = \"http://attestd/v1/mint\"|" >"$T/urls"; \
     --data-binary "$MINT" | grep -o '"token"' | wc -l)
 if [ "$n" = 200 ]; then pass "200 mints on one connection"; else fail "200 mints on one connection: $n"; fi
 
-# --- socket handling and shutdown -----------------------------------------
-if "$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" --socket "$SOCK" --config "$T/attestd.json" \
-    >>"$T/attestd2.log" 2>&1; then
-	fail "a second attestd on a live socket is refused"
+# --- clients that misbehave -----------------------------------------------
+if command -v python3 >/dev/null; then
+	# 50 clients announce a body, send part of it and hang up: each is
+	# cleaned up, the server keeps answering, and its log does not grow by
+	# a line per client.
+	before=$(grep -c ' http: ' "$T/attestd.log")
+	python3 - "$SOCK" <<'PY' >>"$T/check.log" 2>&1
+import socket, sys
+for i in range(50):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"POST /v1/mint HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{\"aud\"")
+    s.close()
+PY
+	req POST /v1/mint "$MINT"
+	expect "mint after 50 clients hung up mid-body" 200
+	after=$(grep -c ' http: ' "$T/attestd.log")
+	if [ $((after - before)) -le 11 ]; then
+		pass "libmicrohttpd messages are rate-limited ($((after - before)) lines)"
+	else
+		fail "libmicrohttpd messages are rate-limited ($((after - before)) lines)"
+	fi
+	# max_connections (64) idle connections: the next client waits, and
+	# is served once they are gone.
+	if python3 - "$SOCK" <<'PY' >>"$T/check.log" 2>&1; then
+import socket, sys, time
+idle = []
+for i in range(64):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    idle.append(s)
+time.sleep(0.3)
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])
+c.sendall(b"GET /v1/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+c.settimeout(1.0)
+try:
+    data = c.recv(4096)
+    print("served past the limit:", data[:80])
+    sys.exit(1)
+except socket.timeout:
+    pass
+for s in idle:
+    s.close()
+c.settimeout(10.0)
+data = c.recv(4096)
+sys.exit(0 if data.startswith(b"HTTP/1.1 200") else 1)
+PY
+		pass "max_connections: the next client waits until one closes"
+	else
+		fail "max_connections: the next client waits until one closes"
+	fi
 else
-	pass "a second attestd on a live socket is refused"
+	skip "misbehaving clients (python3 not installed)"
 fi
-touch "$T/plain"
-if "$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" --socket "$T/plain" --config "$T/attestd.json" \
-    >>"$T/attestd2.log" 2>&1 || [ ! -f "$T/plain" ]; then
-	fail "refuses to replace a file that is not a socket"
+
+# --- socket handling and shutdown -----------------------------------------
+# Each refusal must be for the reason named, not any failure to start.
+if timeout 10 "$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" --socket "$SOCK" \
+    --config "$T/attestd.json" >"$T/attestd2.log" 2>&1; then
+	fail "a second attestd on a live socket is refused"
+elif grep -q "another process answers on it" "$T/attestd2.log"; then
+	pass "a second attestd on a live socket is refused"
 else
+	fail "a second attestd on a live socket is refused ($(tail -n 1 "$T/attestd2.log"))"
+fi
+req GET /v1/status
+expect "the first attestd still answers" 200
+touch "$T/plain"
+if timeout 10 "$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" --socket "$T/plain" \
+    --config "$T/attestd.json" >"$T/attestd2.log" 2>&1; then
+	fail "refuses to replace a file that is not a socket (it started)"
+elif [ -f "$T/plain" ] && grep -q "is not a socket" "$T/attestd2.log"; then
 	pass "refuses to replace a file that is not a socket"
+else
+	fail "refuses to replace a file that is not a socket ($(tail -n 1 "$T/attestd2.log"))"
+fi
+echo '{"clock_skew_seconds":30}' >"$T/skew.json"
+if timeout 10 "$BIN/attestd" --config "$T/skew.json" 2>&1 | grep -q "clock_skew_seconds"; then
+	pass "clock_skew_seconds is refused by name (not an attestd setting)"
+else
+	fail "clock_skew_seconds is refused by name (not an attestd setting)"
+fi
+if (cd "$T" && timeout 10 "$BIN/attestd" --tcti "$TCTI" --state-dir "$STATE" \
+    --socket attestd-rel.sock --config "$T/attestd.json" 2>&1) | grep -q "socket' must be an absolute path"; then
+	pass "a relative --socket is refused"
+else
+	fail "a relative --socket is refused"
 fi
 refute "an explicit missing --config is an error" "$BIN/attestd" --config "$T/missing.json"
 echo '{"epoch_seconds":10}' >"$T/bad.json"

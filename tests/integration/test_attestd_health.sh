@@ -48,6 +48,12 @@ req POST /v1/mint "$MINT"
 expect "mint with the TPM unreachable: 503" 503 '.error == "unavailable"'
 req GET "/v1/keys/proxy?gen=1&epoch=$EPOCH1"
 expect "cached key served with the TPM unreachable" 200
+# Three more health checks (one a second) fail the same way: one log line.
+sleep 3
+n=$(grep -c 'tpm unreachable' "$T/attestd.log")
+if [ "$n" = 1 ]; then pass "an unreachable TPM is logged once"; else fail "an unreachable TPM is logged $n times"; fi
+n=$(grep -c 'policy violated' "$T/attestd.log")
+if [ "$n" = 1 ]; then pass "a violated policy is logged once"; else fail "a violated policy is logged $n times"; fi
 # A restarted swtpm has fresh PCRs: the policy is satisfied again.
 tpm_start || fail "swtpm restarts on the same folder"
 if wait_status '.tpm == "ok" and .policy == "ok" and .minting == true' 4; then

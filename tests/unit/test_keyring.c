@@ -134,13 +134,14 @@ make_keystore(size_t n, const int64_t *created, const int64_t *retired, uint32_t
 }
 
 static struct keyring *
-make_keyring(int64_t epoch_seconds, int64_t max_ttl, bool strict)
+make_keyring_prefetch(int64_t epoch_seconds, int64_t max_ttl, bool strict, int64_t prefetch)
 {
 	struct keyring_params p = {
 		.epoch_seconds = epoch_seconds,
 		.max_ttl_seconds = max_ttl,
 		.strict = strict,
 		.tcti = "mock",
+		.prefetch_seconds = prefetch,
 	};
 	static const int64_t created[] = { S - 2 * 86400 }, retired[] = { 0 };
 	struct keyring *kr = NULL;
@@ -150,6 +151,12 @@ make_keyring(int64_t epoch_seconds, int64_t max_ttl, bool strict)
 	assert_int_equal(keyring_new(&p, &mock_backend, &kr), 0);
 	assert_int_equal(keyring_set_keystore(kr, make_keystore(1, created, retired, 1)), 0);
 	return kr;
+}
+
+static struct keyring *
+make_keyring(int64_t epoch_seconds, int64_t max_ttl, bool strict)
+{
+	return make_keyring_prefetch(epoch_seconds, max_ttl, strict, 0);
 }
 
 /* The spec, computed independently of keyring.c. */
@@ -550,6 +557,199 @@ test_verify_window(void **state)
 	keyring_free(kr);
 }
 
+/* The next epoch's key is derived by the check shortly before the
+ * boundary, is neither served nor used before its epoch, and the first
+ * mint after the boundary sends no TPM command. */
+static void
+test_prefetch(void **state)
+{
+	struct keyring *kr = make_keyring_prefetch(E, TTL, false, 6);
+	static const int64_t created[] = { S - 2 * 86400, S + E - 3 },
+	    retired[] = { S + E - 3, 0 };
+	struct keyring_key k;
+	struct token_claims c;
+	struct token *t = NULL;
+	uint8_t want[32];
+	char *tok = NULL;
+
+	(void)state;
+	keyring_check(kr, S + E - 7);
+	assert_int_equal(M.hmac_calls, 1);
+	assert_int_equal(cached(kr, S + E - 7), 1);
+	keyring_check(kr, S + E - 6);
+	assert_int_equal(M.hmac_calls, 2);
+	assert_int_equal(cached(kr, S + E - 6), 2);
+	keyring_check(kr, S + E - 1);
+	assert_int_equal(M.hmac_calls, 2);
+	/* Derived, but its epoch has not begun: not served. */
+	assert_int_equal(keyring_audience_key(kr, S + E - 1, "proxy", 1, EPOCH + 1, &k), -ENOENT);
+	/* Past the boundary the TPM fails, and minting needs none of it. */
+	M.hmac_rc = -EIO;
+	fill_claims(&c, "proxy", S + E);
+	assert_int_equal(keyring_mint(kr, S + E, &c, &tok), 0);
+	assert_int_equal(M.hmac_calls, 2);
+	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
+	assert_int_equal(token_kid(t)->epoch, EPOCH + 1);
+	expected_audience_key(1, EPOCH + 1, "proxy", want);
+	assert_int_equal(token_verify_mac(t, want), 0);
+	token_free(t);
+	keyring_free_token(tok);
+	M.hmac_rc = 0;
+
+	/* A rotation before the boundary: the old generation's key for the
+	 * next epoch can never be served and is wiped at the next check. */
+	keyring_free(kr);
+	kr = make_keyring_prefetch(E, TTL, false, 6);
+	keyring_check(kr, S + E - 5);
+	assert_int_equal(cached(kr, S + E - 5), 2);
+	assert_int_equal(keyring_set_keystore(kr, make_keystore(2, created, retired, 1)), 0);
+	keyring_check(kr, S + E - 2);
+	/* (1, EPOCH) stays for verification; (2, EPOCH) and (2, EPOCH + 1). */
+	assert_int_equal(cached(kr, S + E - 2), 3);
+	assert_int_equal(keyring_audience_key(kr, S + E - 2, "proxy", 1, EPOCH, &k), 0);
+	keyring_free(kr);
+
+	/* Without prefetch_seconds nothing is derived ahead of its epoch. */
+	kr = make_keyring(E, TTL, false);
+	keyring_check(kr, S + E - 1);
+	assert_int_equal(M.hmac_calls, 1);
+	keyring_free(kr);
+}
+
+/* When the loop must run the check besides the health interval. */
+static void
+test_deadline(void **state)
+{
+	struct keyring *kr = make_keyring(E, TTL, false);
+	struct keyring_key k;
+
+	(void)state;
+	assert_int_equal(keyring_next_deadline(kr, NOW), INT64_MAX);
+	keyring_check(kr, NOW);
+	/* The second after not_after, when wipe_expired takes the slot. */
+	assert_int_equal(keyring_next_deadline(kr, NOW), S + E + TTL + 1);
+	assert_int_equal(keyring_audience_key(kr, NOW, "proxy", 1, EPOCH - 1, &k), 0);
+	assert_int_equal(keyring_next_deadline(kr, NOW), S + TTL + 1);
+	keyring_check(kr, S + TTL + 1);
+	/* EPOCH - 1 is gone; EPOCH and (S + TTL + 1 lies in it) EPOCH + 1. */
+	assert_int_equal(cached(kr, S + TTL + 1), 2);
+	assert_int_equal(keyring_audience_key(kr, S + TTL + 1, "proxy", 1, EPOCH - 1, &k),
+	    -EKEYEXPIRED);
+	assert_int_equal(keyring_next_deadline(kr, S + TTL + 1), S + E + TTL + 1);
+	keyring_free(kr);
+
+	kr = make_keyring_prefetch(E, TTL, false, 6);
+	keyring_check(kr, NOW);
+	assert_int_equal(keyring_next_deadline(kr, NOW), S + E - 6);
+	/* Inside the window, failing checks retry on the health interval:
+	 * a deadline in the past would spin the loop. */
+	M.open_fails = true;
+	M.hmac_rc = -ECOMM;
+	keyring_check(kr, S + E - 6);
+	assert_false(keyring_minting(kr));
+	assert_true(keyring_next_deadline(kr, S + E - 6) > S + E - 6);
+	assert_int_equal(keyring_next_deadline(kr, S + E - 6), S + E + TTL + 1);
+	keyring_free(kr);
+
+	/* At most half an epoch ahead. */
+	kr = make_keyring_prefetch(E, TTL, false, 10 * E);
+	keyring_check(kr, S + 1);
+	assert_int_equal(keyring_next_deadline(kr, S + 1), S + E / 2);
+	keyring_free(kr);
+
+	/* Strict mode derives no epoch key: nothing is due. */
+	kr = make_keyring_prefetch(E, TTL, true, 6);
+	keyring_check(kr, NOW);
+	assert_int_equal(keyring_next_deadline(kr, NOW), INT64_MAX);
+	keyring_free(kr);
+}
+
+/* The check says "minting" only if it could derive the current epoch key:
+ * otherwise every mint would fail while the status claimed all is well. */
+static void
+test_check_needs_the_key(void **state)
+{
+	struct keyring *kr = make_keyring(E, TTL, false);
+	struct keyring_status st;
+
+	(void)state;
+	M.hmac_rc = -EIO;
+	keyring_check(kr, NOW);
+	keyring_status(kr, NOW, &st);
+	assert_false(st.minting);
+	assert_int_equal(st.tpm, KEYRING_TPM_OK);
+	assert_int_equal(st.policy, KEYRING_POLICY_UNKNOWN);
+	assert_non_null(strstr(st.last_error, "current epoch key"));
+	/* The TPM refusing its policy although the PCRs match: violated, and
+	 * it stays so check after check (no ok/violated flapping). */
+	M.hmac_rc = -EKEYREJECTED;
+	keyring_check(kr, NOW + 1);
+	keyring_status(kr, NOW + 1, &st);
+	assert_int_equal(st.policy, KEYRING_POLICY_VIOLATED);
+	assert_false(st.minting);
+	keyring_check(kr, NOW + 2);
+	keyring_status(kr, NOW + 2, &st);
+	assert_int_equal(st.policy, KEYRING_POLICY_VIOLATED);
+	/* Recovers by itself. */
+	M.hmac_rc = 0;
+	keyring_check(kr, NOW + 3);
+	assert_true(keyring_minting(kr));
+	keyring_free(kr);
+}
+
+/* A key attestd could not get is not the token's fault. */
+static void
+test_verify_key_error(void **state)
+{
+	struct keyring *kr = make_keyring(E, TTL, false);
+	struct token_kid kid = { .gen = 1, .epoch = EPOCH - 1, .mode = TOKEN_MODE_EPOCH };
+	struct token_claims c;
+	struct token *t = NULL;
+	uint8_t key[32];
+	char *tok = NULL;
+
+	(void)state;
+	keyring_check(kr, NOW);
+	memcpy(kid.aud, "proxy", 6);
+	expected_audience_key(1, EPOCH - 1, "proxy", key);
+	fill_claims(&c, "proxy", S - 10);
+	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
+	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
+	M.hmac_rc = -EIO;
+	assert_int_equal(keyring_verify(kr, NOW, t), -EIO);
+	M.hmac_rc = 0;
+	assert_int_equal(keyring_verify(kr, NOW, t), 0);
+	token_free(t);
+	free(tok);
+	keyring_free(kr);
+}
+
+/* A state directory provisioned again may give generation 1 another root
+ * key: its cached epoch keys must go. */
+static void
+test_reprovisioned(void **state)
+{
+	struct keyring *kr = make_keyring(E, TTL, false);
+	static const int64_t created[] = { S - 2 * 86400 }, retired[] = { 0 };
+	struct keystore *ks;
+
+	(void)state;
+	keyring_check(kr, NOW);
+	assert_int_equal(cached(kr, NOW), 1);
+	/* The same key again: kept. */
+	assert_int_equal(keyring_set_keystore(kr, make_keystore(1, created, retired, 1)), 0);
+	assert_int_equal(cached(kr, NOW), 1);
+	ks = make_keystore(1, created, retired, 1);
+	ks->gens[0].name_len = 2;
+	ks->gens[0].name[0] = 0x00;
+	ks->gens[0].name[1] = 0x0b;
+	assert_int_equal(keyring_set_keystore(kr, ks), 0);
+	assert_int_equal(cached(kr, NOW), 0);
+	keyring_check(kr, NOW);
+	assert_int_equal(M.hmac_calls, 2);
+	keyring_free(kr);
+}
+
 int
 main(void)
 {
@@ -564,6 +764,11 @@ main(void)
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_verify_window),
+		cmocka_unit_test(test_prefetch),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_check_needs_the_key),
+		cmocka_unit_test(test_verify_key_error),
+		cmocka_unit_test(test_reprovisioned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
