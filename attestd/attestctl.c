@@ -229,8 +229,12 @@ out:
 static int
 read_token(const char *arg, char **ret)
 {
-	char *buf;
+	/* Room for a maximal token, "\r\n", and one byte more to tell that the
+	 * input is longer than that. */
+	enum { BUF_MAX = TOKEN_MAX_LEN + 3 };
+	char *buf = NULL;
 	size_t len = 0;
+	int r;
 
 	if (strcmp(arg, "-") != 0) {
 		buf = strdup(arg);
@@ -240,14 +244,18 @@ read_token(const char *arg, char **ret)
 		*ret = buf;
 		return 0;
 	}
-	buf = malloc(TOKEN_MAX_LEN + 3);
+	buf = malloc(BUF_MAX + 1);
 	if (buf == NULL) {
 		return -ENOMEM;
 	}
-	len = fread(buf, 1, TOKEN_MAX_LEN + 2, stdin);
+	len = fread(buf, 1, BUF_MAX, stdin);
 	if (ferror(stdin)) {
-		free(buf);
-		return -EIO;
+		r = -EIO;
+		goto out;
+	}
+	if (len == BUF_MAX) {
+		r = -E2BIG;
+		goto out;
 	}
 	if (len > 0 && buf[len - 1] == '\n') {
 		len--;
@@ -255,13 +263,25 @@ read_token(const char *arg, char **ret)
 	if (len > 0 && buf[len - 1] == '\r') {
 		len--;
 	}
-	if (len > TOKEN_MAX_LEN || !feof(stdin)) {
-		free(buf);
-		return -E2BIG;
+	if (len > TOKEN_MAX_LEN) {
+		r = -E2BIG;
+		goto out;
+	}
+	/* A NUL would silently cut the token short: refuse it instead. */
+	if (memchr(buf, '\0', len) != NULL) {
+		r = -EINVAL;
+		goto out;
 	}
 	buf[len] = '\0';
 	*ret = buf;
-	return 0;
+	buf = NULL;
+	r = 0;
+out:
+	if (buf != NULL) {
+		explicit_bzero(buf, BUF_MAX + 1);
+		free(buf);
+	}
+	return r;
 }
 
 static void
@@ -280,6 +300,8 @@ print_json(const json_t *j)
 
 	if (s != NULL) {
 		printf("%s\n", s);
+		/* It may hold a bearer token (mint's reply). */
+		explicit_bzero(s, strlen(s));
 		free(s);
 	}
 }

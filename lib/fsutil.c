@@ -19,7 +19,13 @@ fs_read_file(const char *path, size_t cap, char **ret, size_t *ret_len)
 	size_t len = 0;
 	int fd = -1, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (cap >= SIZE_MAX) {
+		return -EINVAL;
+	}
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	 * writer before the S_ISREG check below could refuse it. It changes
+	 * nothing for the regular files that pass that check. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
@@ -45,13 +51,15 @@ fs_read_file(const char *path, size_t cap, char **ret, size_t *ret_len)
 		ssize_t n = read(fd, buf + len, cap + 1 - len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
 				continue;
+			}
 			r = -errno;
 			goto out;
 		}
-		if (n == 0)
+		if (n == 0) {
 			break;
+		}
 		len += (size_t)n;
 		if (len > cap) {
 			r = -EFBIG;
@@ -64,9 +72,13 @@ fs_read_file(const char *path, size_t cap, char **ret, size_t *ret_len)
 	buf = NULL;
 	r = 0;
 out:
-	free(buf);
-	if (fd >= 0)
+	if (buf != NULL) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+	if (fd >= 0) {
 		(void)close(fd);
+	}
 	return r;
 }
 
@@ -79,8 +91,9 @@ write_all(int fd, const void *data, size_t len)
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
 				continue;
+			}
 			return -errno;
 		}
 		p += n;
@@ -96,11 +109,13 @@ fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode
 	int fd = -1, dfd = -1, r = 0, n;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		return -ENAMETOOLONG;
+	}
 	n = snprintf(dir, sizeof(dir), "%s", path);
-	if (n < 0 || (size_t)n >= sizeof(dir))
+	if (n < 0 || (size_t)n >= sizeof(dir)) {
 		return -ENAMETOOLONG;
+	}
 	(void)unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
@@ -128,12 +143,15 @@ fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode
 	}
 	r = 0;
 out:
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)close(fd);
-	if (dfd >= 0)
+	}
+	if (dfd >= 0) {
 		(void)close(dfd);
-	if (r != 0)
+	}
+	if (r != 0) {
 		(void)unlink(tmp);
+	}
 	return r;
 }
 
@@ -142,11 +160,14 @@ fs_ensure_dir(const char *path, mode_t mode)
 {
 	struct stat st;
 
-	if (mkdir(path, mode) != 0 && errno != EEXIST)
+	if (mkdir(path, mode) != 0 && errno != EEXIST) {
 		return -errno;
-	if (lstat(path, &st) != 0)
+	}
+	if (lstat(path, &st) != 0) {
 		return -errno;
-	if (!S_ISDIR(st.st_mode))
+	}
+	if (!S_ISDIR(st.st_mode)) {
 		return -ENOTDIR;
+	}
 	return 0;
 }

@@ -665,40 +665,60 @@ decode_raw(const char *seg, size_t len, uint8_t *buf, size_t *ret_len)
 	return b64url_decode(seg, len, buf, TOKEN_MAX_LEN, ret_len);
 }
 
+/* The decoders below fill a local copy and hand it over only on success:
+ * a caller never sees a half-parsed kid, claims or caveat. */
 int
 token_kid_decode(const char *seg, size_t len, struct token_kid *ret)
 {
 	uint8_t buf[TOKEN_MAX_LEN];
+	struct token_kid k;
 	size_t n = 0;
+	int r;
 
-	if (decode_raw(seg, len, buf, &n) != 0)
+	if (decode_raw(seg, len, buf, &n) != 0) {
 		return -EINVAL;
-	return scan_kid((const char *)buf, n, ret);
+	}
+	r = scan_kid((const char *)buf, n, &k);
+	if (r == 0) {
+		*ret = k;
+	}
+	return r;
 }
 
 int
 token_claims_decode(const char *seg, size_t len, struct token_claims *ret)
 {
 	uint8_t buf[TOKEN_MAX_LEN];
+	struct token_claims c;
 	size_t n = 0;
 	int r;
 
-	if (decode_raw(seg, len, buf, &n) != 0)
+	if (decode_raw(seg, len, buf, &n) != 0) {
 		return -EINVAL;
-	r = scan_claims((const char *)buf, n, ret);
+	}
+	r = scan_claims((const char *)buf, n, &c);
+	if (r == 0) {
+		*ret = c;
+	}
 	explicit_bzero(buf, n);
+	explicit_bzero(&c, sizeof(c));
 	return r;
 }
 
 int
 token_kid_decode_json(const char *seg, size_t len, struct token_kid *ret)
 {
+	struct token_kid k;
 	json_t *j = NULL;
 	int r;
 
 	r = decode_segment(seg, len, &j);
-	if (r == 0)
-		r = kid_from_json(j, ret);
+	if (r == 0) {
+		r = kid_from_json(j, &k);
+	}
+	if (r == 0) {
+		*ret = k;
+	}
 	json_decref(j);
 	return r;
 }
@@ -706,12 +726,18 @@ token_kid_decode_json(const char *seg, size_t len, struct token_kid *ret)
 int
 token_claims_decode_json(const char *seg, size_t len, struct token_claims *ret)
 {
+	struct token_claims c;
 	json_t *j = NULL;
 	int r;
 
 	r = decode_segment(seg, len, &j);
-	if (r == 0)
-		r = claims_from_json(j, ret);
+	if (r == 0) {
+		r = claims_from_json(j, &c);
+	}
+	if (r == 0) {
+		*ret = c;
+	}
+	explicit_bzero(&c, sizeof(c));
 	json_decref(j);
 	return r;
 }
@@ -771,14 +797,21 @@ int
 token_caveat_decode(const char *seg, size_t len, struct token_caveat *ret)
 {
 	uint8_t buf[TOKEN_MAX_LEN];
+	struct token_caveat c;
 	size_t n = 0;
 	int r;
 
-	if (decode_raw(seg, len, buf, &n) != 0)
+	if (decode_raw(seg, len, buf, &n) != 0) {
 		return -EINVAL;
-	r = scan_caveat((const char *)buf, n, ret);
-	if (r != -EAGAIN)
+	}
+	r = scan_caveat((const char *)buf, n, &c);
+	if (r == 0) {
+		*ret = c;
+		return 0;
+	}
+	if (r != -EAGAIN) {
 		return r;
+	}
 	return token_caveat_decode_json(seg, len, ret);
 }
 
@@ -913,6 +946,13 @@ token_signed_part(const struct token *t, size_t *ret_len)
 	return t->raw;
 }
 
+const char *
+token_string(const struct token *t, size_t *ret_len)
+{
+	*ret_len = t->raw_len;
+	return t->raw;
+}
+
 /* --- MAC chain ----------------------------------------------------------- */
 
 int
@@ -1016,7 +1056,7 @@ token_check(const struct token *t, const struct token_expect *e,
 	const struct token_claims *c = &t->claims;
 	char hex[TOKEN_HEX256_LEN + 1];
 	uint8_t digest[32];
-	int64_t exp = c->exp;
+	int64_t exp = c->exp, latest;
 	uint32_t uses = c->uses;
 	size_t i, k;
 
@@ -1037,12 +1077,20 @@ token_check(const struct token *t, const struct token_expect *e,
 		if (strcmp(hex, c->args) != 0)
 			return fail(ret_reason, "wrong_arguments", -EPERM);
 	}
-	if (c->iat > e->now + e->skew)
+	/* now + skew saturates rather than wrapping: a caller's absurd skew
+	 * must not turn "issued in the future" into "issued long ago". */
+	if (__builtin_add_overflow(e->now, e->skew, &latest)) {
+		latest = e->skew > 0 ? INT64_MAX : INT64_MIN;
+	}
+	if (c->iat > latest) {
 		return fail(ret_reason, "not_yet_valid", -EPERM);
+	}
 
 	for (i = 0; i < t->n_caveats; i++) {
 		const struct token_caveat *cav = &t->caveats[i];
+		const json_t *jv;
 		const char *v;
+		size_t plen;
 		int found = 0;
 
 		switch (cav->type) {
@@ -1061,9 +1109,14 @@ token_check(const struct token *t, const struct token_expect *e,
 		case TOKEN_CAVEAT_ARG_PREFIX:
 			if (e->args == NULL)
 				return fail(ret_reason, "missing_arguments", -EPERM);
-			v = json_string_value(json_object_get(e->args, cav->arg));
-			if (v == NULL || strncmp(v, cav->prefix, strlen(cav->prefix)) != 0)
+			/* Bytes, over the string's whole length (jansson strings may
+			 * hold NULs). Only an object's own string member counts. */
+			jv = json_is_object(e->args) ? json_object_get(e->args, cav->arg) : NULL;
+			v = json_string_value(jv);
+			plen = strlen(cav->prefix);
+			if (v == NULL || json_string_length(jv) < plen || memcmp(v, cav->prefix, plen) != 0) {
 				return fail(ret_reason, "caveat_argument", -EPERM);
+			}
 			break;
 		case TOKEN_CAVEAT_USES:
 			if (cav->uses < uses)

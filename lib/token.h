@@ -105,6 +105,8 @@ int token_signing_input(const struct token_kid *kid, const struct token_claims *
 /* The 32-byte message a strict-mode t0 is the TPM HMAC of. */
 void token_strict_message(const char *input, size_t len, uint8_t ret[32]);
 const char *token_signed_part(const struct token *t, size_t *ret_len);
+/* The whole token as parsed (NUL-terminated); valid until token_free. */
+const char *token_string(const struct token *t, size_t *ret_len);
 
 /* Append the tag t0 to a signing input: a complete token without caveats. */
 int token_finish(const char *input, size_t len, const uint8_t t0[TOKEN_TAG_LEN], char **ret);

@@ -192,9 +192,16 @@ on_data(char *data, size_t size, size_t nmemb, void *userdata)
 		while (cap < s->len + n + 1) {
 			cap *= 2;
 		}
-		p = realloc(s->buf, cap);
+		/* Not realloc: the old block may hold key material and must be
+		 * wiped before it goes back to the allocator. */
+		p = malloc(cap);
 		if (p == NULL) {
 			return 0;
+		}
+		if (s->buf != NULL) {
+			memcpy(p, s->buf, s->len);
+			explicit_bzero(s->buf, s->cap);
+			free(s->buf);
 		}
 		s->buf = p;
 		s->cap = cap;

@@ -169,6 +169,8 @@ http_check_mac(void *ctx, const char *token, size_t len)
 	}
 	}
 out:
+	/* The request holds a copy of the bearer token. */
+	wipe_string_member(req, "token");
 	json_decref(req);
 	json_decref(rep);
 	return r;
@@ -435,7 +437,12 @@ verifier_verify(struct verifier *v, const char *token, const struct token_expect
 		break;
 	}
 	case TOKEN_MODE_STRICT: {
-		r = v->src.check_mac != NULL ? v->src.check_mac(v->src.ctx, token, len) : -ENOTSUP;
+		/* attestd checks the very bytes parsed here (the library's own
+		 * copy), not the caller's buffer, which could change meanwhile. */
+		size_t raw_len = 0;
+		const char *raw = token_string(t, &raw_len);
+
+		r = v->src.check_mac != NULL ? v->src.check_mac(v->src.ctx, raw, raw_len) : -ENOTSUP;
 		break;
 	}
 	default: {

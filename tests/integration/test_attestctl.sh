@@ -121,6 +121,25 @@ if echo "$TOK" | "$CTL" --socket "$SOCK" verify --aud proxy - >/dev/null 2>&1; t
 else
 	fail "verify reads TOKEN from stdin"
 fi
+if printf '%s\r\n' "$TOK" | "$CTL" --socket "$SOCK" verify --aud proxy - >/dev/null 2>&1; then
+	pass "verify reads a CRLF-terminated TOKEN from stdin"
+else
+	fail "verify reads a CRLF-terminated TOKEN from stdin"
+fi
+# A NUL would cut the token short; whatever follows it must not be ignored.
+printf '%s\0junk' "$TOK" | "$CTL" --socket "$SOCK" verify --aud proxy - >/dev/null 2>"$T/err.txt"
+rc=$?
+if [ "$rc" -eq 1 ]; then pass "verify refuses a NUL in TOKEN on stdin"; else fail "NUL on stdin (exit $rc)"; fi
+# A FIFO as --args-file is refused at once, not waited on for a writer.
+mkfifo "$T/fifo.json"
+timeout 5 "$CTL" --socket "$SOCK" verify --aud proxy --args-file "$T/fifo.json" "$TOK" \
+    >/dev/null 2>"$T/err.txt"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'not a regular file' "$T/err.txt"; then
+	pass "--args-file refuses a FIFO without blocking"
+else
+	fail "--args-file FIFO (exit $rc)"
+fi
 
 # --- attenuation ------------------------------------------------------------
 now=$(date +%s)

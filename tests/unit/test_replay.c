@@ -186,6 +186,25 @@ test_prune(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* An earlier exp presented later never shortens the row's life. */
+static void
+test_prune_keeps_latest_exp(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t removed = 99;
+	uint32_t n = 0;
+
+	assert_int_equal(replay_open(f->path, &f->r), 0);
+	assert_int_equal(replay_consume(f->r, "DDDD", 3, 300), 0);
+	assert_int_equal(replay_consume(f->r, "DDDD", 3, 100), 0);
+	assert_int_equal(replay_prune(f->r, 101, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(replay_uses(f->r, "DDDD", &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(replay_consume(f->r, "DDDD", 3, 100), 0);
+	assert_int_equal(replay_consume(f->r, "DDDD", 3, 100), -EALREADY);
+}
+
 /* Several processes race for one single-use id: exactly one wins. */
 static void
 test_concurrent_processes(void **state)
@@ -234,6 +253,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_consume_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_latest_exp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes, setup, teardown),
 	};
 

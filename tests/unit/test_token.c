@@ -650,6 +650,257 @@ test_strict_mode_not_verifiable_with_key(void **state)
 	free(s);
 }
 
+/* Segment texts for the scanner: b64url-encode and decode with both the
+ * canonical scanner and the jansson path; both must give want (0 or not)
+ * and, on success, the same value; on failure the out-parameter stays as
+ * it was. */
+static char *
+seg_of(const char *json)
+{
+	static char seg[8192];
+
+	assert_int_equal(b64url_encode((const uint8_t *)json, strlen(json), seg, sizeof(seg)), 0);
+	return seg;
+}
+
+static void
+check_claims_text(const char *json, int want_ok)
+{
+	struct token_claims a, b;
+	char *seg = seg_of(json);
+	int ra, rb;
+
+	memset(&a, 0xa5, sizeof(a));
+	memset(&b, 0xa5, sizeof(b));
+	ra = token_claims_decode(seg, strlen(seg), &a);
+	rb = token_claims_decode_json(seg, strlen(seg), &b);
+	if ((ra == 0) != want_ok || (rb == 0) != want_ok)
+		fail_msg("claims %s: scanner %d, json %d, wanted %s", json, ra, rb,
+		    want_ok ? "ok" : "refusal");
+	if (want_ok) {
+		assert_memory_equal(&a, &b, sizeof(a));
+	} else {
+		struct token_claims pristine;
+
+		memset(&pristine, 0xa5, sizeof(pristine));
+		assert_memory_equal(&a, &pristine, sizeof(a));
+		assert_memory_equal(&b, &pristine, sizeof(b));
+	}
+}
+
+static void
+check_kid_text(const char *json, int want_ok)
+{
+	struct token_kid a, b;
+	char *seg = seg_of(json);
+	int ra, rb;
+
+	memset(&a, 0xa5, sizeof(a));
+	memset(&b, 0xa5, sizeof(b));
+	ra = token_kid_decode(seg, strlen(seg), &a);
+	rb = token_kid_decode_json(seg, strlen(seg), &b);
+	if ((ra == 0) != want_ok || (rb == 0) != want_ok)
+		fail_msg("kid %s: scanner %d, json %d, wanted %s", json, ra, rb,
+		    want_ok ? "ok" : "refusal");
+	if (want_ok) {
+		assert_memory_equal(&a, &b, sizeof(a));
+	} else {
+		struct token_kid pristine;
+
+		memset(&pristine, 0xa5, sizeof(pristine));
+		assert_memory_equal(&a, &pristine, sizeof(a));
+		assert_memory_equal(&b, &pristine, sizeof(b));
+	}
+}
+
+#define P_ARGS "\"args\":\"10028893859e193c6b1da43c15185edd2a02f84b16e7f420ea3359fb945e9813\""
+#define P_JTI "\"jti\":\"AAECAwQFBgcICQoLDA0ODw\""
+#define P_LAUNCH "\"launch\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""
+/* A payload with the given approvers, exp, iat, op, request, uses and vm. */
+#define PL(appr, exp, iat, op, req, uses, vm) \
+	"{\"approvers\":[" appr "]," P_ARGS ",\"aud\":\"proxy\",\"exp\":" exp ",\"iat\":" iat "," \
+	P_JTI "," P_LAUNCH ",\"op\":\"" op "\",\"request\":\"" req "\",\"uses\":" uses \
+	",\"vm\":\"" vm "\"}"
+#define ID64 "a123456789b123456789c123456789d123456789e123456789f123456789g123"
+#define OP128 ID64 "/" "123456789b123456789c123456789d123456789e123456789f123456789g123"
+
+static void
+test_scanner_edges(void **state)
+{
+	static const struct {
+		const char *json;
+		int ok;
+	} claims[] = {
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 1 },
+		/* integers: leading zeros, signs, reals, the 2^53 bound */
+		{ PL("", "01764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "0", "fs.write", "", "1", "vm-1"), 1 },
+		{ PL("", "1764363900", "00", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "-0", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "-1", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "+1", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900.0", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900e0", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "9007199254740992", "1764363600", "fs.write", "", "1", "vm-1"), 1 },
+		{ PL("", "9007199254740993", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "99999999999999999999", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		/* exp must be after iat */
+		{ PL("", "1764363600", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1", "0", "fs.write", "", "1", "vm-1"), 1 },
+		/* uses in 1..1000000 */
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "0", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1000000", "vm-1"), 1 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1000001", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "01", "vm-1"), 0 },
+		/* approvers: distinct identifiers, at most 16 */
+		{ PL("\"alice\"", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 1 },
+		{ PL("\"alice\",\"bob\"", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 1 },
+		{ PL("\"alice\",\"alice\"", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("\"\"", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("\"alice\",", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("1", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\"",
+		    "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 1 },
+		{ PL("\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"",
+		    "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		/* identifiers and operations at and past their maximum length */
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", ID64), 1 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", ID64 "4"), 0 },
+		{ PL("\"" ID64 "\"", "1764363900", "1764363600", "fs.write", ID64, "1", "vm-1"), 1 },
+		{ PL("\"" ID64 "4\"", "1764363900", "1764363600", "fs.write", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", ID64 "4", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", OP128, "", "1", "vm-1"), 1 },
+		{ PL("", "1764363900", "1764363600", OP128 "3", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "/fs", "", "1", "vm-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", "-vm"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", ""), 0 },
+		/* an escape that decodes to an allowed character is not canonical */
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", "\\u0076m-1"), 0 },
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", "vm\\/1"), 0 },
+		/* upper-case hex; a jti with non-zero unused bits */
+		{ "{\"approvers\":[]," P_ARGS ",\"aud\":\"proxy\",\"exp\":2,\"iat\":1," P_JTI
+		  ",\"launch\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+		  "\"op\":\"x\",\"request\":\"\",\"uses\":1,\"vm\":\"v\"}", 0 },
+		{ "{\"approvers\":[]," P_ARGS ",\"aud\":\"proxy\",\"exp\":2,\"iat\":1,"
+		  "\"jti\":\"AAECAwQFBgcICQoLDA0ODx\"," P_LAUNCH
+		  ",\"op\":\"x\",\"request\":\"\",\"uses\":1,\"vm\":\"v\"}", 0 },
+		/* trailing bytes */
+		{ PL("", "1764363900", "1764363600", "fs.write", "", "1", "vm-1") " ", 0 },
+		{ NULL, 0 },
+	};
+	static const struct {
+		const char *json;
+		int ok;
+	} kids[] = {
+		{ "{\"aud\":\"proxy\",\"epoch\":0,\"gen\":1,\"mode\":\"epoch\"}", 1 },
+		{ "{\"aud\":\"proxy\",\"epoch\":00,\"gen\":1,\"mode\":\"epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":9007199254740992,\"gen\":1,\"mode\":\"strict\"}", 1 },
+		{ "{\"aud\":\"proxy\",\"epoch\":9007199254740993,\"gen\":1,\"mode\":\"epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":0,\"mode\":\"epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":4294967295,\"mode\":\"epoch\"}", 1 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":4294967296,\"mode\":\"epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":1,\"mode\":\"Epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":1,\"mode\":\"strict2\"}", 0 },
+		{ "{\"aud\":\"" ID64 "\",\"epoch\":1,\"gen\":1,\"mode\":\"epoch\"}", 1 },
+		{ "{\"aud\":\"" ID64 "4\",\"epoch\":1,\"gen\":1,\"mode\":\"epoch\"}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":1}", 0 },
+		{ "{\"aud\":\"proxy\",\"epoch\":1,\"gen\":1,\"mode\":\"epoch\",\"x\":1}", 0 },
+		{ NULL, 0 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; claims[i].json != NULL; i++)
+		check_claims_text(claims[i].json, claims[i].ok);
+	for (i = 0; kids[i].json != NULL; i++)
+		check_kid_text(kids[i].json, kids[i].ok);
+}
+
+static void
+test_caveat_decode_failure_leaves_out(void **state)
+{
+	struct token_caveat c, pristine;
+	/* The scanner fills in part of an ops caveat before it meets the
+	 * duplicate; the general path then refuses it too. */
+	char *seg = seg_of("{\"ops\":[\"fs.read\",\"fs.read\"],\"type\":\"ops\"}");
+
+	(void)state;
+	memset(&c, 0xa5, sizeof(c));
+	memset(&pristine, 0xa5, sizeof(pristine));
+	assert_int_not_equal(token_caveat_decode(seg, strlen(seg), &c), 0);
+	assert_memory_equal(&c, &pristine, sizeof(c));
+	seg = seg_of("{\"exp\":01,\"type\":\"exp\"}");
+	assert_int_not_equal(token_caveat_decode(seg, strlen(seg), &c), 0);
+	assert_memory_equal(&c, &pristine, sizeof(c));
+}
+
+static void
+test_kid_payload_audience_differ(void **state)
+{
+	struct token_expect e = expect_default();
+	const char *why;
+	char *s;
+
+	(void)state;
+	/* A valid MAC over a kid for "proxy" and claims for "vmhost": the
+	 * audiences must agree before anything else is looked at. */
+	s = forge(KID, "{\"approvers\":[]," P_ARGS ",\"aud\":\"vmhost\",\"exp\":1764363900,"
+	    "\"iat\":1764363600," P_JTI "," P_LAUNCH ",\"op\":\"fs.write\",\"request\":\"\","
+	    "\"uses\":1,\"vm\":\"vm-1\"}", NULL, 0, key);
+	assert_int_equal(verify(s, key, &e, NULL, &why), -EINVAL);
+	free(s);
+}
+
+static void
+test_skew_saturates(void **state)
+{
+	struct token_expect e = expect_default();
+	const char *why = NULL;
+	char *s = mint();
+
+	(void)state;
+	/* now + skew past INT64_MAX must not wrap into "issued in the
+	 * future"; the token is refused because it has expired. */
+	e.now = INT64_MAX - 5;
+	e.skew = 30;
+	assert_int_equal(verify(s, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "expired");
+	/* and a negative skew below INT64_MIN does not wrap into a huge one */
+	e.now = -10;
+	e.skew = INT64_MIN;
+	assert_int_equal(verify(s, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "not_yet_valid");
+	free(s);
+}
+
+static void
+test_arg_prefix_bytes(void **state)
+{
+	struct token_expect e = expect_default();
+	const char *why = NULL;
+	char *s = mint(), *a;
+	json_t *args = json_pack("{s:s, s:s}", "path", "/notes.txt", "data", "hi");
+
+	(void)state;
+	e.args = args;
+	/* A folder prefix ending in '/' does not match a sibling name. */
+	a = attenuate(s, "{\"type\":\"arg_prefix\",\"arg\":\"path\",\"prefix\":\"/notes.txt/\"}");
+	assert_int_equal(verify(a, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "caveat_argument");
+	free(a);
+	/* The whole value may be the prefix. */
+	a = attenuate(s, "{\"type\":\"arg_prefix\",\"arg\":\"path\",\"prefix\":\"/notes.txt\"}");
+	assert_int_equal(verify(a, key, &e, NULL, &why), 0);
+	free(a);
+	/* A member that is not a string, or absent, fails closed. */
+	a = attenuate(s, "{\"type\":\"arg_prefix\",\"arg\":\"mode\",\"prefix\":\"r\"}");
+	assert_int_equal(verify(a, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "caveat_argument");
+	free(a);
+	json_decref(args);
+	free(s);
+}
+
 static void
 test_inspect_json(void **state)
 {
@@ -704,6 +955,11 @@ main(void)
 		cmocka_unit_test(test_parser_refuses_with_valid_mac),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_strict_mode_not_verifiable_with_key),
+		cmocka_unit_test(test_scanner_edges),
+		cmocka_unit_test(test_caveat_decode_failure_leaves_out),
+		cmocka_unit_test(test_kid_payload_audience_differ),
+		cmocka_unit_test(test_skew_saturates),
+		cmocka_unit_test(test_arg_prefix_bytes),
 		cmocka_unit_test(test_inspect_json),
 		cmocka_unit_test(test_jti_random),
 	};
