@@ -16,8 +16,9 @@ b64url_encode(const uint8_t *in, size_t n, char *out, size_t outsz)
 {
 	size_t need = b64url_encoded_len(n), i, o = 0;
 
-	if (need >= outsz)
+	if (need >= outsz) {
 		return -ENOBUFS;
+	}
 	for (i = 0; i + 3 <= n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 
@@ -45,16 +46,21 @@ b64url_encode(const uint8_t *in, size_t n, char *out, size_t outsz)
 static int
 sextet(char c)
 {
-	if (c >= 'A' && c <= 'Z')
+	if (c >= 'A' && c <= 'Z') {
 		return c - 'A';
-	if (c >= 'a' && c <= 'z')
+	}
+	if (c >= 'a' && c <= 'z') {
 		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
+	}
+	if (c >= '0' && c <= '9') {
 		return c - '0' + 52;
-	if (c == '-')
+	}
+	if (c == '-') {
 		return 62;
-	if (c == '_')
+	}
+	if (c == '_') {
 		return 63;
+	}
 	return -1;
 }
 
@@ -64,16 +70,19 @@ b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz, size_t *re
 	size_t rem = len % 4, need, i, o = 0;
 	uint32_t v = 0;
 
-	if (rem == 1)
+	if (rem == 1) {
 		return -EINVAL;
+	}
 	need = len / 4 * 3 + (rem == 0 ? 0 : rem - 1);
-	if (need > outsz)
+	if (need > outsz) {
 		return -ENOBUFS;
+	}
 	for (i = 0; i < len; i++) {
 		int s = sextet(in[i]);
 
-		if (s < 0)
+		if (s < 0) {
 			return -EINVAL;
+		}
 		v = v << 6 | (uint32_t)s;
 		if (i % 4 == 3) {
 			out[o++] = (uint8_t)(v >> 16);
@@ -83,12 +92,14 @@ b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz, size_t *re
 		}
 	}
 	if (rem == 2) {
-		if (v & 0xf)
+		if (v & 0xf) {
 			return -EINVAL;
+		}
 		out[o++] = (uint8_t)(v >> 4);
 	} else if (rem == 3) {
-		if (v & 0x3)
+		if (v & 0x3) {
 			return -EINVAL;
+		}
 		out[o++] = (uint8_t)(v >> 10);
 		out[o++] = (uint8_t)(v >> 2);
 	}

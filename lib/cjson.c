@@ -12,19 +12,22 @@ check_value(const json_t *j, int depth)
 	json_t *v;
 	size_t i;
 
-	if (depth > CJSON_MAX_DEPTH)
+	if (depth > CJSON_MAX_DEPTH) {
 		return -EINVAL;
+	}
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		json_object_foreach((json_t *)j, key, v) {
-			if (check_value(v, depth + 1) != 0)
+			if (check_value(v, depth + 1) != 0) {
 				return -EINVAL;
+			}
 		}
 		return 0;
 	case JSON_ARRAY:
 		json_array_foreach(j, i, v) {
-			if (check_value(v, depth + 1) != 0)
+			if (check_value(v, depth + 1) != 0) {
 				return -EINVAL;
+			}
 		}
 		return 0;
 	case JSON_REAL:
@@ -46,13 +49,16 @@ cjson_parse(const char *buf, size_t len, size_t cap, json_t **ret)
 	json_error_t err;
 	json_t *j;
 
-	if (len > cap)
+	if (len > cap) {
 		return -EFBIG;
-	if (memchr(buf, '\0', len) != NULL)
+	}
+	if (memchr(buf, '\0', len) != NULL) {
 		return -EINVAL;
+	}
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-	if (j == NULL)
+	if (j == NULL) {
 		return -EINVAL;
+	}
 	if (check_value(j, 0) != 0) {
 		json_decref(j);
 		return -EINVAL;
@@ -66,11 +72,13 @@ cjson_dump(const json_t *j, char **ret, size_t *ret_len)
 {
 	char *s;
 
-	if (j == NULL || check_value(j, 0) != 0)
+	if (j == NULL || check_value(j, 0) != 0) {
 		return -EINVAL;
+	}
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	if (s == NULL)
+	if (s == NULL) {
 		return -ENOMEM;
+	}
 	*ret_len = strlen(s);
 	*ret = s;
 	return 0;
@@ -84,8 +92,9 @@ cjson_sha256(const json_t *j, uint8_t ret[32])
 	int r;
 
 	r = cjson_dump(j, &s, &len);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	SHA256((const unsigned char *)s, len, ret);
 	free(s);
 	return 0;
@@ -103,8 +112,9 @@ cjson_only_keys(const json_t *obj, const char *const *allowed, const char **ret_
 	const char *key;
 	json_t *v;
 
-	if (!json_is_object(obj))
+	if (!json_is_object(obj)) {
 		return -EINVAL;
+	}
 	json_object_foreach((json_t *)obj, key, v) {
 		size_t i;
 		int found = 0;
@@ -117,8 +127,9 @@ cjson_only_keys(const json_t *obj, const char *const *allowed, const char **ret_
 			}
 		}
 		if (!found) {
-			if (ret_bad != NULL)
+			if (ret_bad != NULL) {
 				*ret_bad = key;
+			}
 			return -EINVAL;
 		}
 	}

@@ -43,10 +43,12 @@ log_msg(int level, const char *fmt, ...)
 	struct tm tm;
 	char when[32] = "";
 
-	if (level > log_max)
+	if (level > log_max) {
 		return;
-	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm) != NULL)
+	}
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm) != NULL) {
 		(void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
 	va_start(ap, fmt);
 	/* A truncated line is still worth printing. */
 	(void)vsnprintf(line, sizeof(line), fmt, ap);

@@ -9,19 +9,24 @@ parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 	uint64_t v = 0;
 	size_t i;
 
-	if (s == NULL || s[0] == '\0')
+	if (s == NULL || s[0] == '\0') {
 		return -EINVAL;
-	if (s[0] == '0' && s[1] != '\0')
-		return -EINVAL;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (__builtin_mul_overflow(v, 10, &v) ||
-		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
-			return -ERANGE;
 	}
-	if (v < min || v > max)
+	if (s[0] == '0' && s[1] != '\0') {
+		return -EINVAL;
+	}
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			return -EINVAL;
+		}
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v)) {
+			return -ERANGE;
+		}
+	}
+	if (v < min || v > max) {
 		return -ERANGE;
+	}
 	*ret = v;
 	return 0;
 }
@@ -29,10 +34,12 @@ parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 static int
 hexval(char c)
 {
-	if (c >= '0' && c <= '9')
+	if (c >= '0' && c <= '9') {
 		return c - '0';
-	if (c >= 'a' && c <= 'f')
+	}
+	if (c >= 'a' && c <= 'f') {
 		return c - 'a' + 10;
+	}
 	return -1;
 }
 
@@ -41,13 +48,15 @@ parse_hex(const char *s, uint8_t *out, size_t n)
 {
 	size_t i;
 
-	if (s == NULL || strlen(s) != 2 * n)
+	if (s == NULL || strlen(s) != 2 * n) {
 		return -EINVAL;
+	}
 	for (i = 0; i < n; i++) {
 		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 
-		if (hi < 0 || lo < 0)
+		if (hi < 0 || lo < 0) {
 			return -EINVAL;
+		}
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
@@ -77,13 +86,16 @@ check_name(const char *s, size_t max, const char *extra)
 {
 	size_t i;
 
-	if (s == NULL || !is_alnum(s[0]))
+	if (s == NULL || !is_alnum(s[0])) {
 		return -EINVAL;
+	}
 	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max)
+		if (i >= max) {
 			return -EINVAL;
-		if (!is_alnum(s[i]) && strchr(extra, s[i]) == NULL)
+		}
+		if (!is_alnum(s[i]) && strchr(extra, s[i]) == NULL) {
 			return -EINVAL;
+		}
 	}
 	return 0;
 }

@@ -27,8 +27,9 @@ secmem_alloc(size_t n)
 	}
 	len = round_pages(n);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
 		return NULL;
+	}
 	if (mlock(p, len) != 0 || madvise(p, len, MADV_DONTDUMP) != 0 ||
 	    madvise(p, len, MADV_WIPEONFORK) != 0) {
 		int saved = errno;
@@ -45,8 +46,9 @@ secmem_free(void *p, size_t n)
 {
 	size_t len;
 
-	if (p == NULL)
+	if (p == NULL) {
 		return;
+	}
 	len = round_pages(n);
 	explicit_bzero(p, len);
 	(void)munlock(p, len);
@@ -58,9 +60,11 @@ secmem_harden_process(void)
 {
 	struct rlimit rl = { 0, 0 };
 
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		return -errno;
-	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+	}
+	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
 		return -errno;
+	}
 	return 0;
 }

@@ -47,12 +47,14 @@ hmac_setup(void)
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = NULL;
 
-	if (mac == NULL)
+	if (mac == NULL) {
 		return;
+	}
 	ctx = EVP_MAC_CTX_new(mac);
 	EVP_MAC_free(mac);
-	if (ctx == NULL)
+	if (ctx == NULL) {
 		return;
+	}
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
@@ -70,15 +72,18 @@ token_hmac(const uint8_t *key, size_t keylen, const void *msg, size_t len, uint8
 	size_t outlen = 0;
 	int r = -EIO;
 
-	if (pthread_once(&hmac_once, hmac_setup) != 0 || hmac_template == NULL)
+	if (pthread_once(&hmac_once, hmac_setup) != 0 || hmac_template == NULL) {
 		return -EIO;
+	}
 	ctx = EVP_MAC_CTX_dup(hmac_template);
-	if (ctx == NULL)
+	if (ctx == NULL) {
 		return -ENOMEM;
+	}
 	if (EVP_MAC_init(ctx, key, keylen, NULL) != 1 ||
 	    EVP_MAC_update(ctx, msg, len) != 1 ||
-	    EVP_MAC_final(ctx, out, &outlen, sizeof(out)) != 1 || outlen != sizeof(out))
+	    EVP_MAC_final(ctx, out, &outlen, sizeof(out)) != 1 || outlen != sizeof(out)) {
 		goto out;
+	}
 	memcpy(ret, out, sizeof(out));
 	r = 0;
 out:
@@ -97,8 +102,9 @@ token_new_jti(char ret[TOKEN_JTI_LEN + 1])
 		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
 				continue;
+			}
 			return -errno;
 		}
 		got += (size_t)n;
@@ -114,11 +120,13 @@ get_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *r
 	json_t *v = json_object_get(obj, key);
 	json_int_t i;
 
-	if (!json_is_integer(v))
+	if (!json_is_integer(v)) {
 		return -EINVAL;
+	}
 	i = json_integer_value(v);
-	if (i < min || i > max)
+	if (i < min || i > max) {
 		return -EINVAL;
+	}
 	*ret = (int64_t)i;
 	return 0;
 }
@@ -141,8 +149,9 @@ check_str(const char *s, enum str_kind kind, size_t max)
 	case STR_HEX256:
 		return parse_hex(s, buf, 32);
 	case STR_JTI:
-		if (strlen(s) != TOKEN_JTI_LEN)
+		if (strlen(s) != TOKEN_JTI_LEN) {
 			return -EINVAL;
+		}
 		return b64url_decode(s, TOKEN_JTI_LEN, buf, sizeof(buf), &n) == 0 && n == 16 ?
 		    0 : -EINVAL;
 	case STR_ANY:
@@ -158,8 +167,9 @@ get_str(const json_t *obj, const char *key, enum str_kind kind, char *out, size_
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
-	if (s == NULL || strlen(s) >= outsz || check_str(s, kind, outsz - 1) != 0)
+	if (s == NULL || strlen(s) >= outsz || check_str(s, kind, outsz - 1) != 0) {
 		return -EINVAL;
+	}
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
 }
@@ -176,17 +186,22 @@ decode_segment(const char *seg, size_t len, json_t **ret)
 	json_t *j = NULL;
 	int r = -EINVAL;
 
-	if (len == 0 || len > TOKEN_MAX_LEN)
+	if (len == 0 || len > TOKEN_MAX_LEN) {
 		return -EINVAL;
+	}
 	buf = malloc(len);
-	if (buf == NULL)
+	if (buf == NULL) {
 		return -ENOMEM;
-	if (b64url_decode(seg, len, buf, len, &n) != 0)
+	}
+	if (b64url_decode(seg, len, buf, len, &n) != 0) {
 		goto out;
-	if (cjson_parse((const char *)buf, n, TOKEN_MAX_LEN, &j) != 0 || !json_is_object(j))
+	}
+	if (cjson_parse((const char *)buf, n, TOKEN_MAX_LEN, &j) != 0 || !json_is_object(j)) {
 		goto out;
-	if (cjson_dump(j, &canon, &clen) != 0 || clen != n || memcmp(canon, buf, n) != 0)
+	}
+	if (cjson_dump(j, &canon, &clen) != 0 || clen != n || memcmp(canon, buf, n) != 0) {
 		goto out;
+	}
 	*ret = j;
 	j = NULL;
 	r = 0;
@@ -209,25 +224,31 @@ kid_from_json(const json_t *j, struct token_kid *k)
 	int64_t v;
 
 	memset(k, 0, sizeof(*k));
-	if (cjson_only_keys(j, kid_keys, NULL) != 0)
+	if (cjson_only_keys(j, kid_keys, NULL) != 0) {
 		return -EINVAL;
-	if (get_str(j, "aud", STR_IDENT, k->aud, sizeof(k->aud)) != 0)
+	}
+	if (get_str(j, "aud", STR_IDENT, k->aud, sizeof(k->aud)) != 0) {
 		return -EINVAL;
-	if (get_int(j, "gen", 1, UINT32_MAX, &v) != 0)
+	}
+	if (get_int(j, "gen", 1, UINT32_MAX, &v) != 0) {
 		return -EINVAL;
+	}
 	k->gen = (uint32_t)v;
-	if (get_int(j, "epoch", 0, JSON_INT_MAX, &v) != 0)
+	if (get_int(j, "epoch", 0, JSON_INT_MAX, &v) != 0) {
 		return -EINVAL;
+	}
 	k->epoch = (uint64_t)v;
 	mode = cjson_get_str(j, "mode");
-	if (mode == NULL)
+	if (mode == NULL) {
 		return -EINVAL;
-	if (strcmp(mode, "epoch") == 0)
+	}
+	if (strcmp(mode, "epoch") == 0) {
 		k->mode = TOKEN_MODE_EPOCH;
-	else if (strcmp(mode, "strict") == 0)
+	} else if (strcmp(mode, "strict") == 0) {
 		k->mode = TOKEN_MODE_STRICT;
-	else
+	} else {
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -246,33 +267,40 @@ claims_from_json(const json_t *j, struct token_claims *c)
 	size_t i, k;
 
 	memset(c, 0, sizeof(*c));
-	if (cjson_only_keys(j, claim_keys, NULL) != 0)
+	if (cjson_only_keys(j, claim_keys, NULL) != 0) {
 		return -EINVAL;
+	}
 	if (get_str(j, "jti", STR_JTI, c->jti, sizeof(c->jti)) != 0 ||
 	    get_str(j, "aud", STR_IDENT, c->aud, sizeof(c->aud)) != 0 ||
 	    get_str(j, "vm", STR_IDENT, c->vm, sizeof(c->vm)) != 0 ||
 	    get_str(j, "launch", STR_HEX256, c->launch, sizeof(c->launch)) != 0 ||
 	    get_str(j, "op", STR_OP, c->op, sizeof(c->op)) != 0 ||
 	    get_str(j, "args", STR_HEX256, c->args, sizeof(c->args)) != 0 ||
-	    get_str(j, "request", STR_IDENT_OR_EMPTY, c->request, sizeof(c->request)) != 0)
+	    get_str(j, "request", STR_IDENT_OR_EMPTY, c->request, sizeof(c->request)) != 0) {
 		return -EINVAL;
+	}
 	if (get_int(j, "iat", 0, JSON_INT_MAX, &c->iat) != 0 ||
-	    get_int(j, "exp", 0, JSON_INT_MAX, &c->exp) != 0 || c->exp <= c->iat)
+	    get_int(j, "exp", 0, JSON_INT_MAX, &c->exp) != 0 || c->exp <= c->iat) {
 		return -EINVAL;
-	if (get_int(j, "uses", 1, TOKEN_MAX_USES, &n) != 0)
+	}
+	if (get_int(j, "uses", 1, TOKEN_MAX_USES, &n) != 0) {
 		return -EINVAL;
+	}
 	c->uses = (uint32_t)n;
 	arr = json_object_get(j, "approvers");
-	if (!json_is_array(arr) || json_array_size(arr) > TOKEN_MAX_APPROVERS)
+	if (!json_is_array(arr) || json_array_size(arr) > TOKEN_MAX_APPROVERS) {
 		return -EINVAL;
+	}
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
 
-		if (s == NULL || strlen(s) > TOKEN_ID_MAX || parse_ident(s, TOKEN_ID_MAX) != 0)
+		if (s == NULL || strlen(s) > TOKEN_ID_MAX || parse_ident(s, TOKEN_ID_MAX) != 0) {
 			return -EINVAL;
+		}
 		for (k = 0; k < i; k++) {
-			if (strcmp(c->approvers[k], s) == 0)
+			if (strcmp(c->approvers[k], s) == 0) {
 				return -EINVAL;
+			}
 		}
 		memcpy(c->approvers[i], s, strlen(s) + 1);
 	}
@@ -286,8 +314,9 @@ token_claims_to_json(const struct token_claims *c)
 	json_t *arr = json_array(), *j;
 	size_t i;
 
-	if (arr == NULL)
+	if (arr == NULL) {
 		return NULL;
+	}
 	for (i = 0; i < c->n_approvers && i < TOKEN_MAX_APPROVERS; i++) {
 		if (json_array_append_new(arr, json_string(c->approvers[i])) != 0) {
 			json_decref(arr);
@@ -318,27 +347,33 @@ token_caveat_from_json(const json_t *j, struct token_caveat *ret)
 
 	memset(&c, 0, sizeof(c));
 	type = cjson_get_str(j, "type");
-	if (type == NULL)
+	if (type == NULL) {
 		return -EINVAL;
+	}
 	if (strcmp(type, "exp") == 0) {
 		c.type = TOKEN_CAVEAT_EXP;
 		if (cjson_only_keys(j, exp_keys, NULL) != 0 ||
-		    get_int(j, "exp", 0, JSON_INT_MAX, &c.exp) != 0)
+		    get_int(j, "exp", 0, JSON_INT_MAX, &c.exp) != 0) {
 			return -EINVAL;
+		}
 	} else if (strcmp(type, "ops") == 0) {
 		c.type = TOKEN_CAVEAT_OPS;
 		arr = json_object_get(j, "ops");
 		if (cjson_only_keys(j, ops_keys, NULL) != 0 || !json_is_array(arr) ||
-		    json_array_size(arr) == 0 || json_array_size(arr) > TOKEN_MAX_OPS)
+		    json_array_size(arr) == 0 || json_array_size(arr) > TOKEN_MAX_OPS) {
 			return -EINVAL;
+		}
 		json_array_foreach(arr, i, v) {
 			const char *s = json_string_value(v);
 
-			if (s == NULL || strlen(s) > TOKEN_OP_MAX || parse_op(s, TOKEN_OP_MAX) != 0)
+			if (s == NULL || strlen(s) > TOKEN_OP_MAX ||
+			    parse_op(s, TOKEN_OP_MAX) != 0) {
 				return -EINVAL;
+			}
 			for (k = 0; k < i; k++) {
-				if (strcmp(c.ops[k], s) == 0)
+				if (strcmp(c.ops[k], s) == 0) {
 					return -EINVAL;
+				}
 			}
 			memcpy(c.ops[i], s, strlen(s) + 1);
 		}
@@ -347,13 +382,15 @@ token_caveat_from_json(const json_t *j, struct token_caveat *ret)
 		c.type = TOKEN_CAVEAT_ARG_PREFIX;
 		if (cjson_only_keys(j, prefix_keys, NULL) != 0 ||
 		    get_str(j, "arg", STR_IDENT, c.arg, sizeof(c.arg)) != 0 ||
-		    get_str(j, "prefix", STR_ANY, c.prefix, sizeof(c.prefix)) != 0)
+		    get_str(j, "prefix", STR_ANY, c.prefix, sizeof(c.prefix)) != 0) {
 			return -EINVAL;
+		}
 	} else if (strcmp(type, "uses") == 0) {
 		c.type = TOKEN_CAVEAT_USES;
 		if (cjson_only_keys(j, uses_keys, NULL) != 0 ||
-		    get_int(j, "uses", 1, TOKEN_MAX_USES, &n) != 0)
+		    get_int(j, "uses", 1, TOKEN_MAX_USES, &n) != 0) {
 			return -EINVAL;
+		}
 		c.uses = (uint32_t)n;
 	} else {
 		/* A caveat we do not understand could be a restriction we would
@@ -375,8 +412,9 @@ token_caveat_to_json(const struct token_caveat *c)
 		return json_pack("{s:s, s:I}", "type", "exp", "exp", (json_int_t)c->exp);
 	case TOKEN_CAVEAT_OPS:
 		arr = json_array();
-		if (arr == NULL)
+		if (arr == NULL) {
 			return NULL;
+		}
 		for (i = 0; i < c->n_ops && i < TOKEN_MAX_OPS; i++) {
 			if (json_array_append_new(arr, json_string(c->ops[i])) != 0) {
 				json_decref(arr);
@@ -404,11 +442,13 @@ append_json_segment(json_t *j, char *buf, size_t bufsz, size_t *pos)
 	size_t len = 0;
 	int r;
 
-	if (j == NULL)
+	if (j == NULL) {
 		return -EINVAL;
+	}
 	r = cjson_dump(j, &s, &len);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	if (*pos + 1 >= bufsz) {
 		r = -E2BIG;
 		goto out;
@@ -438,12 +478,14 @@ token_signing_input(const struct token_kid *kid, const struct token_claims *c,
 
 	jk = kid_to_json(kid);
 	jc = token_claims_to_json(c);
-	if (jk == NULL || jc == NULL)
+	if (jk == NULL || jc == NULL) {
 		goto out;
+	}
 	/* Refuse to sign anything the parser would refuse to accept. */
 	if (kid_from_json(jk, &kcheck) != 0 || claims_from_json(jc, &check) != 0 ||
-	    strcmp(kid->aud, c->aud) != 0)
+	    strcmp(kid->aud, c->aud) != 0) {
 		goto out;
+	}
 	buf = malloc(TOKEN_MAX_LEN + 1);
 	if (buf == NULL) {
 		r = -ENOMEM;
@@ -452,8 +494,9 @@ token_signing_input(const struct token_kid *kid, const struct token_claims *c,
 	memcpy(buf, TOKEN_VERSION, sizeof(TOKEN_VERSION));
 	pos = strlen(TOKEN_VERSION);
 	if ((r = append_json_segment(jk, buf, TOKEN_MAX_LEN + 1, &pos)) != 0 ||
-	    (r = append_json_segment(jc, buf, TOKEN_MAX_LEN + 1, &pos)) != 0)
+	    (r = append_json_segment(jc, buf, TOKEN_MAX_LEN + 1, &pos)) != 0) {
 		goto out;
+	}
 	*ret = buf;
 	*ret_len = pos;
 	buf = NULL;
@@ -477,11 +520,13 @@ token_finish(const char *input, size_t len, const uint8_t t0[TOKEN_TAG_LEN], cha
 	size_t need = len + 1 + b64url_encoded_len(TOKEN_TAG_LEN);
 	char *s;
 
-	if (need > TOKEN_MAX_LEN)
+	if (need > TOKEN_MAX_LEN) {
 		return -E2BIG;
+	}
 	s = malloc(need + 1);
-	if (s == NULL)
+	if (s == NULL) {
 		return -ENOMEM;
+	}
 	memcpy(s, input, len);
 	s[len] = '.';
 	if (b64url_encode(t0, TOKEN_TAG_LEN, s + len + 1, need + 1 - len - 1) != 0) {
@@ -502,11 +547,13 @@ token_encode(const struct token_kid *kid, const struct token_claims *c,
 	int r;
 
 	r = token_signing_input(kid, c, &input, &len);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	r = token_hmac(key, TOKEN_KEY_LEN, input, len, t0);
-	if (r == 0)
+	if (r == 0) {
 		r = token_finish(input, len, t0, ret);
+	}
 	explicit_bzero(t0, sizeof(t0));
 	free(input);
 	return r;
@@ -533,8 +580,9 @@ scan_lit(struct scan *sc, const char *lit)
 {
 	size_t n = strlen(lit);
 
-	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0) {
 		return -EINVAL;
+	}
 	sc->p += n;
 	return 0;
 }
@@ -548,17 +596,20 @@ scan_str(struct scan *sc, enum str_kind kind, char *out, size_t outsz)
 	size_t n;
 
 	while (q < sc->end && *q != '"') {
-		if (*q == '\\' || (unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+		if (*q == '\\' || (unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e) {
 			return -EINVAL;
+		}
 		q++;
 	}
 	n = (size_t)(q - sc->p);
-	if (q == sc->end || n >= outsz)
+	if (q == sc->end || n >= outsz) {
 		return -EINVAL;
+	}
 	memcpy(out, sc->p, n);
 	out[n] = '\0';
-	if (check_str(out, kind, outsz - 1) != 0)
+	if (check_str(out, kind, outsz - 1) != 0) {
 		return -EINVAL;
+	}
 	sc->p = q + 1;
 	return 0;
 }
@@ -571,12 +622,14 @@ scan_uint(struct scan *sc, uint64_t max, uint64_t *ret)
 
 	while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9') {
 		v = v * 10 + (uint64_t)(*sc->p - '0');
-		if (v > max)
+		if (v > max) {
 			return -EINVAL;
+		}
 		sc->p++;
 	}
-	if (sc->p == start || (*start == '0' && sc->p - start > 1))
+	if (sc->p == start || (*start == '0' && sc->p - start > 1)) {
 		return -EINVAL;
+	}
 	*ret = v;
 	return 0;
 }
@@ -590,21 +643,25 @@ scan_kid(const char *buf, size_t len, struct token_kid *k)
 
 	memset(k, 0, sizeof(*k));
 	if (scan_lit(&sc, "{\"aud\":\"") != 0 || scan_str(&sc, STR_IDENT, k->aud, sizeof(k->aud)) != 0 ||
-	    scan_lit(&sc, ",\"epoch\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+	    scan_lit(&sc, ",\"epoch\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0) {
 		return -EINVAL;
+	}
 	k->epoch = v;
-	if (scan_lit(&sc, ",\"gen\":") != 0 || scan_uint(&sc, UINT32_MAX, &v) != 0 || v == 0)
+	if (scan_lit(&sc, ",\"gen\":") != 0 || scan_uint(&sc, UINT32_MAX, &v) != 0 || v == 0) {
 		return -EINVAL;
+	}
 	k->gen = (uint32_t)v;
 	if (scan_lit(&sc, ",\"mode\":\"") != 0 || scan_str(&sc, STR_IDENT, mode, sizeof(mode)) != 0 ||
-	    scan_lit(&sc, "}") != 0 || sc.p != sc.end)
+	    scan_lit(&sc, "}") != 0 || sc.p != sc.end) {
 		return -EINVAL;
-	if (strcmp(mode, "epoch") == 0)
+	}
+	if (strcmp(mode, "epoch") == 0) {
 		k->mode = TOKEN_MODE_EPOCH;
-	else if (strcmp(mode, "strict") == 0)
+	} else if (strcmp(mode, "strict") == 0) {
 		k->mode = TOKEN_MODE_STRICT;
-	else
+	} else {
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -616,30 +673,36 @@ scan_claims(const char *buf, size_t len, struct token_claims *c)
 	size_t i;
 
 	memset(c, 0, sizeof(*c));
-	if (scan_lit(&sc, "{\"approvers\":[") != 0)
+	if (scan_lit(&sc, "{\"approvers\":[") != 0) {
 		return -EINVAL;
+	}
 	if (scan_lit(&sc, "]") != 0) {
 		do {
 			if (c->n_approvers == TOKEN_MAX_APPROVERS || scan_lit(&sc, "\"") != 0 ||
 			    scan_str(&sc, STR_IDENT, c->approvers[c->n_approvers],
-			    sizeof(c->approvers[0])) != 0)
+			    sizeof(c->approvers[0])) != 0) {
 				return -EINVAL;
+			}
 			for (i = 0; i < c->n_approvers; i++) {
-				if (strcmp(c->approvers[i], c->approvers[c->n_approvers]) == 0)
+				if (strcmp(c->approvers[i], c->approvers[c->n_approvers]) == 0) {
 					return -EINVAL;
+				}
 			}
 			c->n_approvers++;
 		} while (scan_lit(&sc, ",") == 0);
-		if (scan_lit(&sc, "]") != 0)
+		if (scan_lit(&sc, "]") != 0) {
 			return -EINVAL;
+		}
 	}
 	if (scan_lit(&sc, ",\"args\":\"") != 0 || scan_str(&sc, STR_HEX256, c->args, sizeof(c->args)) != 0 ||
 	    scan_lit(&sc, ",\"aud\":\"") != 0 || scan_str(&sc, STR_IDENT, c->aud, sizeof(c->aud)) != 0 ||
-	    scan_lit(&sc, ",\"exp\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+	    scan_lit(&sc, ",\"exp\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0) {
 		return -EINVAL;
+	}
 	c->exp = (int64_t)v;
-	if (scan_lit(&sc, ",\"iat\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0)
+	if (scan_lit(&sc, ",\"iat\":") != 0 || scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0) {
 		return -EINVAL;
+	}
 	c->iat = (int64_t)v;
 	if (scan_lit(&sc, ",\"jti\":\"") != 0 || scan_str(&sc, STR_JTI, c->jti, sizeof(c->jti)) != 0 ||
 	    scan_lit(&sc, ",\"launch\":\"") != 0 ||
@@ -647,12 +710,14 @@ scan_claims(const char *buf, size_t len, struct token_claims *c)
 	    scan_lit(&sc, ",\"op\":\"") != 0 || scan_str(&sc, STR_OP, c->op, sizeof(c->op)) != 0 ||
 	    scan_lit(&sc, ",\"request\":\"") != 0 ||
 	    scan_str(&sc, STR_IDENT_OR_EMPTY, c->request, sizeof(c->request)) != 0 ||
-	    scan_lit(&sc, ",\"uses\":") != 0 || scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0)
+	    scan_lit(&sc, ",\"uses\":") != 0 || scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0) {
 		return -EINVAL;
+	}
 	c->uses = (uint32_t)v;
 	if (scan_lit(&sc, ",\"vm\":\"") != 0 || scan_str(&sc, STR_IDENT, c->vm, sizeof(c->vm)) != 0 ||
-	    scan_lit(&sc, "}") != 0 || sc.p != sc.end || c->exp <= c->iat)
+	    scan_lit(&sc, "}") != 0 || sc.p != sc.end || c->exp <= c->iat) {
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -660,8 +725,9 @@ scan_claims(const char *buf, size_t len, struct token_claims *c)
 static int
 decode_raw(const char *seg, size_t len, uint8_t *buf, size_t *ret_len)
 {
-	if (len == 0 || len > TOKEN_MAX_LEN)
+	if (len == 0 || len > TOKEN_MAX_LEN) {
 		return -EINVAL;
+	}
 	return b64url_decode(seg, len, buf, TOKEN_MAX_LEN, ret_len);
 }
 
@@ -758,35 +824,41 @@ scan_caveat(const char *buf, size_t len, struct token_caveat *c)
 	if (scan_lit(&sc, "{\"exp\":") == 0) {
 		c->type = TOKEN_CAVEAT_EXP;
 		if (scan_uint(&sc, (uint64_t)JSON_INT_MAX, &v) != 0 ||
-		    scan_lit(&sc, ",\"type\":\"exp\"}") != 0)
+		    scan_lit(&sc, ",\"type\":\"exp\"}") != 0) {
 			return -EAGAIN;
+		}
 		c->exp = (int64_t)v;
 	} else if (scan_lit(&sc, "{\"type\":\"uses\",\"uses\":") == 0) {
 		c->type = TOKEN_CAVEAT_USES;
-		if (scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0 || scan_lit(&sc, "}") != 0)
+		if (scan_uint(&sc, TOKEN_MAX_USES, &v) != 0 || v == 0 || scan_lit(&sc, "}") != 0) {
 			return -EAGAIN;
+		}
 		c->uses = (uint32_t)v;
 	} else if (scan_lit(&sc, "{\"ops\":[") == 0) {
 		c->type = TOKEN_CAVEAT_OPS;
 		do {
 			if (c->n_ops == TOKEN_MAX_OPS || scan_lit(&sc, "\"") != 0 ||
-			    scan_str(&sc, STR_OP, c->ops[c->n_ops], sizeof(c->ops[0])) != 0)
+			    scan_str(&sc, STR_OP, c->ops[c->n_ops], sizeof(c->ops[0])) != 0) {
 				return -EAGAIN;
+			}
 			for (i = 0; i < c->n_ops; i++) {
-				if (strcmp(c->ops[i], c->ops[c->n_ops]) == 0)
+				if (strcmp(c->ops[i], c->ops[c->n_ops]) == 0) {
 					return -EAGAIN;
+				}
 			}
 			c->n_ops++;
 		} while (scan_lit(&sc, ",") == 0);
-		if (scan_lit(&sc, "],\"type\":\"ops\"}") != 0)
+		if (scan_lit(&sc, "],\"type\":\"ops\"}") != 0) {
 			return -EAGAIN;
+		}
 	} else if (scan_lit(&sc, "{\"arg\":\"") == 0) {
 		c->type = TOKEN_CAVEAT_ARG_PREFIX;
 		if (scan_str(&sc, STR_IDENT, c->arg, sizeof(c->arg)) != 0 ||
 		    scan_lit(&sc, ",\"prefix\":\"") != 0 ||
 		    scan_str(&sc, STR_ANY, c->prefix, sizeof(c->prefix)) != 0 ||
-		    scan_lit(&sc, ",\"type\":\"arg_prefix\"}") != 0)
+		    scan_lit(&sc, ",\"type\":\"arg_prefix\"}") != 0) {
 			return -EAGAIN;
+		}
 	} else {
 		return -EAGAIN;
 	}
@@ -822,8 +894,9 @@ token_caveat_decode_json(const char *seg, size_t len, struct token_caveat *ret)
 	int r;
 
 	r = decode_segment(seg, len, &j);
-	if (r == 0)
+	if (r == 0) {
 		r = token_caveat_from_json(j, ret);
+	}
 	json_decref(j);
 	return r;
 }
@@ -838,26 +911,31 @@ token_parse(const char *s, size_t len, struct token **ret)
 	struct token *t = NULL;
 	int r = -EINVAL;
 
-	if (s == NULL || len == 0 || len > TOKEN_MAX_LEN || memchr(s, '\0', len) != NULL)
+	if (s == NULL || len == 0 || len > TOKEN_MAX_LEN || memchr(s, '\0', len) != NULL) {
 		return -EINVAL;
+	}
 	for (i = 0; i <= len; i++) {
 		if (i == len || s[i] == '.') {
-			if (nseg == TOKEN_MAX_SEGMENTS || i == pos)
+			if (nseg == TOKEN_MAX_SEGMENTS || i == pos) {
 				return -EINVAL;
+			}
 			start[nseg] = pos;
 			seglen[nseg] = i - pos;
 			nseg++;
 			pos = i + 1;
 		}
 	}
-	if (nseg < 4)
+	if (nseg < 4) {
 		return -EINVAL;
-	if (seglen[0] != strlen(TOKEN_VERSION) || memcmp(s, TOKEN_VERSION, seglen[0]) != 0)
+	}
+	if (seglen[0] != strlen(TOKEN_VERSION) || memcmp(s, TOKEN_VERSION, seglen[0]) != 0) {
 		return -EPROTONOSUPPORT;
+	}
 
 	t = calloc(1, sizeof(*t));
-	if (t == NULL)
+	if (t == NULL) {
 		return -ENOMEM;
+	}
 	t->raw = malloc(len + 1);
 	if (t->raw == NULL) {
 		r = -ENOMEM;
@@ -868,10 +946,12 @@ token_parse(const char *s, size_t len, struct token **ret)
 	t->raw_len = len;
 
 	if (token_kid_decode(s + start[1], seglen[1], &t->kid) != 0 ||
-	    token_claims_decode(s + start[2], seglen[2], &t->claims) != 0)
+	    token_claims_decode(s + start[2], seglen[2], &t->claims) != 0) {
 		goto out;
-	if (strcmp(t->kid.aud, t->claims.aud) != 0)
+	}
+	if (strcmp(t->kid.aud, t->claims.aud) != 0) {
 		goto out;
+	}
 	t->signed_len = start[2] + seglen[2];
 
 	t->n_caveats = nseg - 4;
@@ -885,14 +965,16 @@ token_parse(const char *s, size_t len, struct token **ret)
 	for (i = 0; i < t->n_caveats; i++) {
 		size_t k = 3 + i;
 
-		if (token_caveat_decode(s + start[k], seglen[k], &t->caveats[i]) != 0)
+		if (token_caveat_decode(s + start[k], seglen[k], &t->caveats[i]) != 0) {
 			goto out;
+		}
 		t->cav_off[i] = start[k];
 		t->cav_len[i] = seglen[k];
 	}
 	if (b64url_decode(s + start[nseg - 1], seglen[nseg - 1], t->tag, sizeof(t->tag),
-	    &taglen) != 0 || taglen != TOKEN_TAG_LEN)
+	    &taglen) != 0 || taglen != TOKEN_TAG_LEN) {
 		goto out;
+	}
 	*ret = t;
 	t = NULL;
 	r = 0;
@@ -904,8 +986,9 @@ out:
 void
 token_free(struct token *t)
 {
-	if (t == NULL)
+	if (t == NULL) {
 		return;
+	}
 	if (t->raw != NULL) {
 		explicit_bzero(t->raw, t->raw_len);
 		free(t->raw);
@@ -963,10 +1046,12 @@ token_verify_chain(const struct token *t, const uint8_t t0[TOKEN_TAG_LEN])
 	int r = 0;
 
 	memcpy(cur, t0, sizeof(cur));
-	for (i = 0; i < t->n_caveats && r == 0; i++)
+	for (i = 0; i < t->n_caveats && r == 0; i++) {
 		r = token_hmac(cur, sizeof(cur), t->raw + t->cav_off[i], t->cav_len[i], cur);
-	if (r == 0 && CRYPTO_memcmp(cur, t->tag, sizeof(cur)) != 0)
+	}
+	if (r == 0 && CRYPTO_memcmp(cur, t->tag, sizeof(cur)) != 0) {
 		r = -EBADMSG;
+	}
 	explicit_bzero(cur, sizeof(cur));
 	return r;
 }
@@ -977,11 +1062,13 @@ token_verify_mac(const struct token *t, const uint8_t key[TOKEN_KEY_LEN])
 	uint8_t t0[TOKEN_TAG_LEN];
 	int r;
 
-	if (t->kid.mode != TOKEN_MODE_EPOCH)
+	if (t->kid.mode != TOKEN_MODE_EPOCH) {
 		return -EBADMSG;
+	}
 	r = token_hmac(key, TOKEN_KEY_LEN, t->raw, t->signed_len, t0);
-	if (r == 0)
+	if (r == 0) {
 		r = token_verify_chain(t, t0);
+	}
 	explicit_bzero(t0, sizeof(t0));
 	return r;
 }
@@ -998,8 +1085,9 @@ token_attenuate(const char *s, size_t len, const struct token_caveat *cav, char 
 	int r;
 
 	r = token_parse(s, len, &t);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	j = token_caveat_to_json(cav);
 	if (j == NULL || token_caveat_from_json(j, &check) != 0) {
 		r = -EINVAL;
@@ -1018,17 +1106,20 @@ token_attenuate(const char *s, size_t len, const struct token_caveat *cav, char 
 	pos = (size_t)(strrchr(t->raw, '.') - t->raw);
 	memcpy(out, t->raw, pos);
 	seg = pos + 1;
-	if ((r = append_json_segment(j, out, TOKEN_MAX_LEN + 1, &pos)) != 0)
+	if ((r = append_json_segment(j, out, TOKEN_MAX_LEN + 1, &pos)) != 0) {
 		goto out;
-	if ((r = token_hmac(t->tag, sizeof(t->tag), out + seg, pos - seg, tag)) != 0)
+	}
+	if ((r = token_hmac(t->tag, sizeof(t->tag), out + seg, pos - seg, tag)) != 0) {
 		goto out;
+	}
 	if (pos + 1 + b64url_encoded_len(TOKEN_TAG_LEN) > TOKEN_MAX_LEN) {
 		r = -E2BIG;
 		goto out;
 	}
 	out[pos++] = '.';
-	if ((r = b64url_encode(tag, sizeof(tag), out + pos, TOKEN_MAX_LEN + 1 - pos)) != 0)
+	if ((r = b64url_encode(tag, sizeof(tag), out + pos, TOKEN_MAX_LEN + 1 - pos)) != 0) {
 		goto out;
+	}
 	*ret = out;
 	out = NULL;
 out:
@@ -1044,8 +1135,9 @@ out:
 static int
 fail(const char **ret_reason, const char *why, int code)
 {
-	if (ret_reason != NULL)
+	if (ret_reason != NULL) {
 		*ret_reason = why;
+	}
 	return code;
 }
 
@@ -1060,22 +1152,29 @@ token_check(const struct token *t, const struct token_expect *e,
 	uint32_t uses = c->uses;
 	size_t i, k;
 
-	if (e->aud == NULL || strcmp(e->aud, c->aud) != 0 || strcmp(e->aud, t->kid.aud) != 0)
+	if (e->aud == NULL || strcmp(e->aud, c->aud) != 0 || strcmp(e->aud, t->kid.aud) != 0) {
 		return fail(ret_reason, "wrong_audience", -EPERM);
-	if (e->vm != NULL && strcmp(e->vm, c->vm) != 0)
+	}
+	if (e->vm != NULL && strcmp(e->vm, c->vm) != 0) {
 		return fail(ret_reason, "wrong_vm", -EPERM);
-	if (e->launch != NULL && strcmp(e->launch, c->launch) != 0)
+	}
+	if (e->launch != NULL && strcmp(e->launch, c->launch) != 0) {
 		return fail(ret_reason, "wrong_launch", -EPERM);
-	if (e->op != NULL && strcmp(e->op, c->op) != 0)
+	}
+	if (e->op != NULL && strcmp(e->op, c->op) != 0) {
 		return fail(ret_reason, "wrong_operation", -EPERM);
-	if (e->args_sha256 != NULL && strcmp(e->args_sha256, c->args) != 0)
+	}
+	if (e->args_sha256 != NULL && strcmp(e->args_sha256, c->args) != 0) {
 		return fail(ret_reason, "wrong_arguments", -EPERM);
+	}
 	if (e->args != NULL) {
-		if (cjson_sha256(e->args, digest) != 0)
+		if (cjson_sha256(e->args, digest) != 0) {
 			return fail(ret_reason, "wrong_arguments", -EPERM);
+		}
 		format_hex(digest, sizeof(digest), hex);
-		if (strcmp(hex, c->args) != 0)
+		if (strcmp(hex, c->args) != 0) {
 			return fail(ret_reason, "wrong_arguments", -EPERM);
+		}
 	}
 	/* now + skew saturates rather than wrapping: a caller's absurd skew
 	 * must not turn "issued in the future" into "issued long ago". */
@@ -1095,20 +1194,24 @@ token_check(const struct token *t, const struct token_expect *e,
 
 		switch (cav->type) {
 		case TOKEN_CAVEAT_EXP:
-			if (cav->exp < exp)
+			if (cav->exp < exp) {
 				exp = cav->exp;
+			}
 			break;
 		case TOKEN_CAVEAT_OPS:
 			for (k = 0; k < cav->n_ops; k++) {
-				if (strcmp(cav->ops[k], c->op) == 0)
+				if (strcmp(cav->ops[k], c->op) == 0) {
 					found = 1;
+				}
 			}
-			if (!found)
+			if (!found) {
 				return fail(ret_reason, "caveat_operation", -EPERM);
+			}
 			break;
 		case TOKEN_CAVEAT_ARG_PREFIX:
-			if (e->args == NULL)
+			if (e->args == NULL) {
 				return fail(ret_reason, "missing_arguments", -EPERM);
+			}
 			/* Bytes, over the string's whole length (jansson strings may
 			 * hold NULs). Only an object's own string member counts. */
 			jv = json_is_object(e->args) ? json_object_get(e->args, cav->arg) : NULL;
@@ -1119,15 +1222,17 @@ token_check(const struct token *t, const struct token_expect *e,
 			}
 			break;
 		case TOKEN_CAVEAT_USES:
-			if (cav->uses < uses)
+			if (cav->uses < uses) {
 				uses = cav->uses;
+			}
 			break;
 		default:
 			return fail(ret_reason, "unknown_caveat", -EPERM);
 		}
 	}
-	if (e->now >= exp)
+	if (e->now >= exp) {
 		return fail(ret_reason, "expired", -EPERM);
+	}
 	if (ret != NULL) {
 		ret->exp = exp;
 		ret->uses = uses;
@@ -1142,8 +1247,9 @@ token_to_json(const struct token *t)
 	json_t *cavs = json_array(), *j;
 	size_t i;
 
-	if (cavs == NULL)
+	if (cavs == NULL) {
 		return NULL;
+	}
 	for (i = 0; i < t->n_caveats; i++) {
 		if (json_array_append_new(cavs, token_caveat_to_json(&t->caveats[i])) != 0) {
 			json_decref(cavs);
