@@ -90,4 +90,39 @@ int tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 /* Number of loaded transient objects and sessions (tests check for leaks). */
 int tpm_count_transients(struct tpm *t, unsigned *ret_objects, unsigned *ret_sessions);
 
+/* ---- quotes ---------------------------------------------------------- */
+
+#define TPM_ATTEST_MAX    2304   /* sizeof(TPMS_ATTEST), a TPM2B_ATTEST's buffer */
+#define TPM_SIGNATURE_MAX 1024   /* a marshalled TPMT_SIGNATURE fits */
+#define TPM_NONCE_MAX     64     /* qualifyingData accepted by tpm_quote */
+
+struct tpm_quote {
+	uint8_t attest[TPM_ATTEST_MAX];   /* TPMS_ATTEST exactly as the TPM signed it */
+	size_t attest_len;
+	uint8_t sig[TPM_SIGNATURE_MAX];   /* the TPMT_SIGNATURE, TSS-marshalled */
+	size_t sig_len;
+	uint8_t pcrs[24][32];             /* pcrs[i]: PCR i's quoted value, for i in sel */
+};
+
+/* TPM2_Quote with the attestation key: load the AK blob (which must be
+ * what tpm_create_ak makes) under the SRK (whose name must be srk_name),
+ * quote sel with ECDSA-SHA256 and qualifyingData = nonce (at most
+ * TPM_NONCE_MAX bytes), read the selected PCR values and check they are the
+ * quoted ones (their SHA-256 is the quote's pcrDigest; quoting again if an
+ * extend came in between), flush the AK on every path. ret is written only
+ * on success; quote_document (quote.h) takes its fields as they are. */
+int tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
+    const struct tpm_blob *ak, const struct tpm_pcr_sel *sel, const uint8_t *nonce,
+    size_t nonce_len, struct tpm_quote *ret);
+
+/* The current value of every PCR in sel, into ret[i] for each selected i
+ * (other entries untouched); all values from one state of the PCRs
+ * (PCR_Read returns at most 8 per call; re-read if they change meanwhile). */
+int tpm_pcr_read_values(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[24][32]);
+
+/* TPM2_ReadClock's clockInfo.resetCount: changes with every TPM reset
+ * (reboot), which sets the launch PCR back to zero. Unlike the copy inside
+ * a quote, it is not obfuscated. */
+int tpm_reset_count(struct tpm *t, uint32_t *ret);
+
 #endif
