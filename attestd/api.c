@@ -5,17 +5,21 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "b64url.h"
 #include "cjson.h"
 #include "log.h"
+#include "manifest.h"
 #include "parse.h"
+#include "quote.h"
 
 struct api {
 	const struct config *cfg;
 	struct keyring *kr;
+	struct launchlog *ll;
 };
 
 static void
@@ -34,7 +38,7 @@ detailf(char *detail, size_t n, const char *fmt, ...)
 }
 
 int
-api_new(const struct config *cfg, struct keyring *kr, struct api **ret)
+api_new(const struct config *cfg, struct keyring *kr, struct launchlog *ll, struct api **ret)
 {
 	struct api *a = calloc(1, sizeof(*a));
 
@@ -42,6 +46,7 @@ api_new(const struct config *cfg, struct keyring *kr, struct api **ret)
 		return -ENOMEM;
 	a->cfg = cfg;
 	a->kr = kr;
+	a->ll = ll;
 	*ret = a;
 	return 0;
 }
@@ -278,14 +283,17 @@ static void
 handle_status(struct api *a, int64_t now, struct api_response *ret)
 {
 	struct keyring_status st;
+	enum launchlog_state ls;
+	const char *ldetail = NULL;
 	json_t *gens, *j;
 	size_t i;
 
 	keyring_status(a->kr, now, &st);
+	ls = launchlog_state(a->ll, &ldetail);
 	gens = json_array();
 	for (i = 0; gens != NULL && i < st.n_gens; i++)
 		(void)json_array_append_new(gens, json_integer(st.gens[i]));
-	j = json_pack("{s:s,s:s,s:b,s:s,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:s}",
+	j = json_pack("{s:s,s:s,s:b,s:s,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:I}",
 	    "tpm", st.tpm == KEYRING_TPM_OK ? "ok" : "unreachable",
 	    "policy", st.policy == KEYRING_POLICY_OK ? "ok" :
 	    st.policy == KEYRING_POLICY_VIOLATED ? "violated" : "unknown",
@@ -298,8 +306,44 @@ handle_status(struct api *a, int64_t now, struct api_response *ret)
 	    "max_ttl_seconds", (json_int_t)a->cfg->max_ttl_seconds,
 	    "tpm_commands", (json_int_t)st.tpm_commands,
 	    "tokens_minted", (json_int_t)st.tokens_minted,
-	    "last_error", st.last_error);
+	    "last_error", st.last_error,
+	    "event_log", launchlog_state_name(ls),
+	    "event_log_detail", ldetail != NULL ? ldetail : "",
+	    "launch_pcr", (json_int_t)launchlog_pcr(a->ll),
+	    "launch_records", (json_int_t)launchlog_records(a->ll),
+	    "vms", (json_int_t)launchlog_vm_count(a->ll));
 	respond_json(200, j, ret);
+}
+
+/* A token is only for a VM this attestd measured, with its launch digest,
+ * for an operation its envelope does not rule out. */
+static int
+check_measured(struct api *a, const struct api_mint *m, struct api_response *ret)
+{
+	const json_t *config = NULL;
+	uint8_t want[32], got[32];
+	char detail[256];
+
+	if (launchlog_lookup(a->ll, m->claims.vm, want, &config) < 0) {
+		detailf(detail, sizeof(detail), "vm '%s' was not measured by this attestd since "
+		    "the TPM's last reset", m->claims.vm);
+		api_error(403, "not_measured", detail, ret);
+		return -EPERM;
+	}
+	if (parse_hex(m->claims.launch, got, sizeof(got)) < 0 ||
+	    CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
+		detailf(detail, sizeof(detail), "launch_digest is not vm '%s''s", m->claims.vm);
+		api_error(403, "launch_mismatch", detail, ret);
+		return -EPERM;
+	}
+	if (manifest_envelope_level(json_object_get(config, "envelope"), m->claims.op) ==
+	    MANIFEST_LEVEL_NEVER) {
+		detailf(detail, sizeof(detail), "operation '%s' is not in vm '%s''s envelope "
+		    "(absent or \"never\")", m->claims.op, m->claims.vm);
+		api_error(403, "not_in_envelope", detail, ret);
+		return -EPERM;
+	}
+	return 0;
 }
 
 static void
@@ -320,6 +364,8 @@ handle_mint(struct api *a, const struct api_request *rq, int64_t now,
 		    detail, ret);
 		return;
 	}
+	if (check_measured(a, &m, ret) < 0)
+		return;
 	/* approvers stays empty: only attestd's own check of approver
 	 * signatures may fill it. */
 	r = token_new_jti(m.claims.jti);
@@ -536,6 +582,76 @@ handle_reload(struct api *a, const struct api_request *rq, int64_t now,
 	    "generations", gens), ret);
 }
 
+/* POST /v1/quote: a TPM quote over the root key's policy PCRs and the
+ * launch PCR, with the event log, for any caller holding a role. */
+static void
+handle_quote(struct api *a, const struct api_request *rq, struct api_response *ret)
+{
+	static const char *const keys[] = { "nonce", NULL };
+	struct tpm_pcr_sel sel;
+	struct tpm_quote *q = NULL;
+	uint8_t nonce[QUOTE_NONCE_MAX];
+	const char *hex;
+	char *text = NULL, detail[256];
+	size_t hlen, len = 0;
+	json_t *root = NULL, *doc;
+	int r;
+
+	if (cjson_parse(rq->body, rq->body_len, API_BODY_MAX, &root) < 0 ||
+	    cjson_only_keys(root, keys, NULL) < 0 ||
+	    (hex = cjson_get_str(root, "nonce")) == NULL) {
+		api_error(400, "bad_request", "the body must be {\"nonce\":HEX}", ret);
+		goto out;
+	}
+	hlen = strlen(hex);
+	if (hlen == 0 || hlen % 2 != 0 || hlen > 2 * QUOTE_NONCE_MAX ||
+	    parse_hex(hex, nonce, hlen / 2) < 0) {
+		detailf(detail, sizeof(detail), "field 'nonce' must be 1..%d bytes in lower-case "
+		    "hex", QUOTE_NONCE_MAX);
+		api_error(400, "bad_request", detail, ret);
+		goto out;
+	}
+	if (keyring_policy_pcrs(a->kr, &sel) < 0) {
+		api_error(503, "unavailable", "no keystore loaded", ret);
+		goto out;
+	}
+	sel.mask |= 1u << launchlog_pcr(a->ll);
+	q = malloc(sizeof(*q));
+	if (q == NULL) {
+		api_error(500, "internal", "out of memory", ret);
+		goto out;
+	}
+	r = keyring_quote(a->kr, &sel, nonce, hlen / 2, q);
+	if (r == -ENOENT) {
+		api_error(500, "internal", "the keystore holds no attestation key", ret);
+		goto out;
+	}
+	if (r < 0) {
+		keyring_error(a, r == -EOPNOTSUPP || r == -ENOENT ? -EIO : r == -ECOMM ? -EAGAIN : r,
+		    ret);
+		goto out;
+	}
+	r = launchlog_text(a->ll, &text, &len);
+	if (r == -EAGAIN) {
+		len = 0;   /* no log opened yet: the launch PCR should be zero */
+	} else if (r < 0) {
+		detailf(detail, sizeof(detail), "reading the event log: %s", strerror(-r));
+		api_error(500, "internal", detail, ret);
+		goto out;
+	}
+	doc = quote_document(q->attest, q->attest_len, q->sig, q->sig_len, &sel,
+	    (const uint8_t (*)[32])q->pcrs, launchlog_pcr(a->ll), text != NULL ? text : "", len);
+	if (doc == NULL) {
+		api_error(500, "internal", "assembling the quote document", ret);
+		goto out;
+	}
+	respond_json(200, doc, ret);
+out:
+	free(text);
+	free(q);
+	json_decref(root);
+}
+
 static bool
 is_method(const struct api_request *rq, const char *m)
 {
@@ -586,6 +702,16 @@ api_handle(struct api *a, const struct api_request *rq, int64_t now,
 			    ret);
 		} else {
 			handle_status(a, now, ret);
+		}
+		return;
+	}
+	if (strcmp(p, "/v1/quote") == 0) {
+		if (!is_method(rq, "POST")) {
+			method_not_allowed("POST", ret);
+		} else if (rq->n_query != 0) {
+			api_error(400, "bad_request", "this path takes no query parameters", ret);
+		} else {
+			handle_quote(a, rq, ret);
 		}
 		return;
 	}

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "keyring.h"
+#include "launchlog.h"
 #include "token.h"
 
 #define API_BODY_MAX  (64 * 1024)
@@ -51,8 +52,9 @@ struct api_mint {
 
 struct api;
 
-/* cfg and kr must outlive the api. */
-int api_new(const struct config *cfg, struct keyring *kr, struct api **ret);
+/* cfg, kr and ll must outlive the api. */
+int api_new(const struct config *cfg, struct keyring *kr, struct launchlog *ll,
+    struct api **ret);
 void api_free(struct api *a);
 
 /* Always fills ret (status 500 with a NULL body if memory ran out). */

@@ -12,9 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "artifact.h"
 #include "cjson.h"
+#include "eventlog.h"
 #include "fsutil.h"
+#include "launch.h"
+#include "manifest.h"
 #include "parse.h"
+#include "quote.h"
 #include "replay.h"
 #include "token.h"
 #include "uhttp.h"
@@ -25,6 +30,10 @@
 #define CAVEAT_MAX      4096
 #define VERIFY_SKEW     30              /* seconds an iat may be ahead */
 #define MAX_POSITIONAL  4
+#define AK_PEM_MAX      16384
+/* A quote document: the event log (at most EVENTLOG_MAX_BYTES, escaped in
+ * a JSON string) and the TPM's structures. */
+#define QUOTE_DOC_MAX   (2 * EVENTLOG_MAX_BYTES + 1024 * 1024)
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -41,6 +50,14 @@ static const char usage_text[] =
 "      verify TOKEN ('-' reads it from stdin) for the given action; exit 0\n"
 "      and {\"valid\":true,...} if it may proceed, exit 1 and\n"
 "      {\"valid\":false,\"reason\":R} if not; --consume-db records the use\n"
+"  measure [--launch-socket PATH] MANIFEST\n"
+"      seal the manifest's artifacts, have attestd measure them over its launch\n"
+"      socket and print its reply {\"status\",\"vm\",\"launch_digest\",\"token\",\"events\"}\n"
+"  quote [--socket PATH] --nonce HEX\n"
+"      a TPM quote over the policy PCRs and the launch PCR, with the event log\n"
+"  verify-quote --ak AK.pem --nonce HEX QUOTE.json\n"
+"      check a quote offline: exit 0 and the report with each VM's launch\n"
+"      digest if everything matches, exit 1 and {\"valid\":false,\"reason\":R}\n"
 "  token inspect TOKEN\n"
 "      decode TOKEN without verifying it\n"
 "  token attenuate TOKEN CAVEAT_JSON\n"
@@ -48,7 +65,8 @@ static const char usage_text[] =
 "      '{\"type\":\"ops\",\"ops\":[\"fs.read\"]}', '{\"type\":\"uses\",\"uses\":1}',\n"
 "      '{\"type\":\"arg_prefix\",\"arg\":\"path\",\"prefix\":\"/tmp/\"}'\n"
 "\n"
-"The socket defaults to $WARRANT_ATTESTD_SOCKET, else " DEFAULT_SOCKET ".\n"
+"The socket defaults to $WARRANT_ATTESTD_SOCKET, else " DEFAULT_SOCKET "; the launch\n"
+"socket to $WARRANT_LAUNCH_SOCKET, else attestd-launch.sock beside the socket.\n"
 "Exit status: 0 success, 1 failure or refused token, 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -635,6 +653,337 @@ out:
 	return rc;
 }
 
+/* The launch socket: the option, $WARRANT_LAUNCH_SOCKET, or the file
+ * attestd puts beside its HTTP socket by default. */
+static int
+launch_socket_path(const char *opt, const char *sock, char *buf, size_t n)
+{
+	const char *env = getenv("WARRANT_LAUNCH_SOCKET"), *slash;
+	int len;
+
+	if (opt != NULL) {
+		len = snprintf(buf, n, "%s", opt);
+	} else if (env != NULL && env[0] != '\0') {
+		len = snprintf(buf, n, "%s", env);
+	} else if ((slash = strrchr(sock, '/')) != NULL) {
+		len = snprintf(buf, n, "%.*s/attestd-launch.sock", (int)(slash - sock), sock);
+	} else {
+		len = snprintf(buf, n, "%s", LAUNCH_DEFAULT_SOCKET);
+	}
+	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
+static const char *
+seal_error(int r)
+{
+	switch (r) {
+	case -ELOOP: {
+		return "is a symbolic link; name the file itself";
+	}
+	case -EINVAL: {
+		return "not a regular file";
+	}
+	case -EFBIG: {
+		return "over the size limit";
+	}
+	case -ESTALE: {
+		return "changed size while it was copied";
+	}
+	default: {
+		return strerror(-r);
+	}
+	}
+}
+
+static void
+wipe_reply_token(json_t *rep)
+{
+	json_t *tok = json_object_get(rep, "token");
+
+	if (json_is_string(tok)) {
+		explicit_bzero((char *)json_string_value(tok), json_string_length(tok));
+	}
+}
+
+static int
+cmd_measure(const char *sock, int argc, char **argv)
+{
+	enum { O_LSOCK };
+	struct opt opts[] = { { "launch-socket", NULL }, { NULL, NULL } };
+	struct launch_fds fds = { -1, -1, -1 };
+	struct manifest *m = NULL;
+	struct args a;
+	json_t *rep = NULL;
+	char lsock[256], err[512];
+	const char *kinds[3] = { "kernel", "initrd", "rootfs" };
+	int *slots[3] = { &fds.kernel, &fds.initrd, &fds.rootfs };
+	uint64_t max[3] = { MANIFEST_KERNEL_MAX, MANIFEST_INITRD_MAX, MANIFEST_ROOTFS_MAX };
+	json_int_t status;
+	size_t i;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("measure: give exactly one MANIFEST");
+	}
+	if (launch_socket_path(opts[O_LSOCK].value, sock, lsock, sizeof(lsock)) < 0) {
+		return usage_error("measure: the launch socket's path is too long");
+	}
+	r = manifest_load(a.pos[0], &m, err, sizeof(err));
+	if (r != 0) {
+		fprintf(stderr, "attestctl: measure: %s\n", err);
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	for (i = 0; i < 3; i++) {
+		const char *path = i == 0 ? m->kernel : i == 1 ? m->initrd : m->rootfs;
+
+		if (path[0] == '\0') {
+			continue;
+		}
+		r = artifact_seal(path, kinds[i], max[i], slots[i], NULL);
+		if (r != 0) {
+			fprintf(stderr, "attestctl: measure: %s %s: %s\n", kinds[i], path,
+			    seal_error(r));
+			rc = EXIT_FAIL;
+			goto out;
+		}
+	}
+	r = launch_request(lsock, m, &fds, &rep);
+	if (r != 0) {
+		fprintf(stderr, "attestctl: measure: %s: %s\n", lsock, r == -ENOENT ?
+		    "no launch socket there (is attestd running? see --launch-socket)" :
+		    r == -EFBIG ? "the request is over 65536 bytes" : conn_error(r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	print_json(rep);
+	status = json_integer_value(json_object_get(rep, "status"));
+	if (status != 200) {
+		const char *code = cjson_get_str(rep, "error"), *detail = cjson_get_str(rep, "detail");
+
+		fprintf(stderr, "attestctl: measure: attestd answered %lld %s%s%s\n",
+		    (long long)status, code != NULL ? code : "(no error code)",
+		    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	wipe_reply_token(rep);
+	json_decref(rep);
+	for (i = 0; i < 3; i++) {
+		if (*slots[i] >= 0) {
+			(void)close(*slots[i]);
+		}
+	}
+	manifest_free(m);
+	return rc;
+}
+
+/* 1..QUOTE_NONCE_MAX bytes of lower-case hex. */
+static int
+parse_nonce(const char *s, uint8_t out[QUOTE_NONCE_MAX], size_t *ret_len)
+{
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (len == 0 || len % 2 != 0 || len > 2 * QUOTE_NONCE_MAX || parse_hex(s, out, len / 2) != 0) {
+		return usage_error("--nonce: expected 1..%d bytes as lower-case hex", QUOTE_NONCE_MAX);
+	}
+	*ret_len = len / 2;
+	return 0;
+}
+
+static int
+cmd_quote(const char *sock, int argc, char **argv)
+{
+	enum { O_NONCE, O_SOCK };
+	struct opt opts[] = { { "nonce", NULL }, { "socket", NULL }, { NULL, NULL } };
+	uint8_t nonce[QUOTE_NONCE_MAX];
+	struct uhttp *h = NULL;
+	struct args a;
+	json_t *req = NULL, *rep = NULL;
+	size_t nlen = 0;
+	long status = 0;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 0) {
+		return usage_error("quote: unexpected argument '%s'", a.pos[0]);
+	}
+	if (opts[O_NONCE].value == NULL) {
+		return usage_error("quote: --nonce is required");
+	}
+	rc = parse_nonce(opts[O_NONCE].value, nonce, &nlen);
+	if (rc != 0) {
+		return rc;
+	}
+	if (opts[O_SOCK].value != NULL) {
+		sock = opts[O_SOCK].value;
+	}
+	req = json_pack("{s:s}", "nonce", opts[O_NONCE].value);
+	if (req == NULL) {
+		return fail_msg("quote", "out of memory");
+	}
+	r = uhttp_new_unix(sock, &h);
+	if (r == 0) {
+		r = uhttp_request_json(h, "POST", "/v1/quote", req, &status, &rep);
+	}
+	if (r != 0) {
+		fprintf(stderr, "attestctl: quote: %s: %s%s\n", sock, conn_error(r),
+		    r == -EPROTO ? " (or a quote document over 1 MiB)" : "");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (status != 200) {
+		rc = report_http_error("quote", status, rep);
+		goto out;
+	}
+	print_json(rep);
+	rc = EXIT_OK;
+out:
+	json_decref(rep);
+	json_decref(req);
+	uhttp_free(h);
+	return rc;
+}
+
+/* Read a public input (the AK's PEM, a quote document) of at most cap
+ * bytes. Besides regular files (opened with O_NOFOLLOW, like every other
+ * file) it takes what a shell's process substitution names, /dev/fd/N:
+ * that descriptor is read as it is, pipe or file, since opening the
+ * symlink would be refused. */
+static int
+read_input(const char *path, size_t cap, char **ret, size_t *ret_len)
+{
+	uint64_t n;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	if (strncmp(path, "/dev/fd/", 8) != 0 || parse_u64(path + 8, 0, INT32_MAX, &n) != 0) {
+		return fs_read_file(path, cap, ret, ret_len);
+	}
+	fd = (int)n;
+	buf = malloc(cap + 1);
+	if (buf == NULL) {
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t k = read(fd, buf + len, cap + 1 - len);
+
+		if (k < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			r = -errno;
+			goto out;
+		}
+		if (k == 0) {
+			break;
+		}
+		len += (size_t)k;
+		if (len > cap) {
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+static int
+cmd_verify_quote(int argc, char **argv)
+{
+	enum { O_AK, O_NONCE };
+	struct opt opts[] = { { "ak", NULL }, { "nonce", NULL }, { NULL, NULL } };
+	uint8_t nonce[QUOTE_NONCE_MAX];
+	const char *reason = NULL;
+	char *pem = NULL, *text = NULL;
+	size_t pem_len = 0, text_len = 0, nlen = 0;
+	json_t *doc = NULL, *report = NULL;
+	struct args a;
+	int r, rc;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("verify-quote: give exactly one QUOTE.json");
+	}
+	if (opts[O_AK].value == NULL || opts[O_NONCE].value == NULL) {
+		return usage_error("verify-quote: --ak and --nonce are required");
+	}
+	rc = parse_nonce(opts[O_NONCE].value, nonce, &nlen);
+	if (rc != 0) {
+		return rc;
+	}
+	r = read_input(opts[O_AK].value, AK_PEM_MAX, &pem, &pem_len);
+	if (r != 0) {
+		fprintf(stderr, "attestctl: verify-quote: %s: %s\n", opts[O_AK].value,
+		    r == -ELOOP ? "is a symbolic link" : strerror(-r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	r = read_input(a.pos[0], QUOTE_DOC_MAX, &text, &text_len);
+	if (r == 0) {
+		r = cjson_parse(text, text_len, QUOTE_DOC_MAX, &doc);
+	}
+	if (r != 0) {
+		fprintf(stderr, "attestctl: verify-quote: %s: %s\n", a.pos[0],
+		    r == -EINVAL ? "not a strict JSON document" : strerror(-r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	r = quote_verify(doc, pem, pem_len, nonce, nlen, &report, &reason);
+	if (r != 0) {
+		json_t *j = json_pack("{s:b,s:s}", "valid", 0, "reason",
+		    reason != NULL ? reason : strerror(-r));
+
+		if (j != NULL) {
+			print_json(j);
+		}
+		json_decref(j);
+		fprintf(stderr, "attestctl: verify-quote: the quote does not verify: %s\n",
+		    reason != NULL ? reason : strerror(-r));
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	print_json(report);
+	rc = EXIT_OK;
+out:
+	json_decref(report);
+	json_decref(doc);
+	free(text);
+	free(pem);
+	return rc;
+}
+
 static int
 cmd_token(int argc, char **argv)
 {
@@ -763,6 +1112,15 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "token") == 0) {
 		return cmd_token(argc - i, argv + i);
+	}
+	if (strcmp(cmd, "measure") == 0) {
+		return cmd_measure(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "quote") == 0) {
+		return cmd_quote(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "verify-quote") == 0) {
+		return cmd_verify_quote(argc - i, argv + i);
 	}
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);

@@ -18,7 +18,8 @@
 #define NSS_BUF 16384
 
 static const struct config_grant grant_all = {
-	.roles = CONFIG_ROLE_ADMIN | CONFIG_ROLE_MINT | CONFIG_GRANT_VERIFY_ANY,
+	.roles = CONFIG_ROLE_ADMIN | CONFIG_ROLE_MINT | CONFIG_ROLE_LAUNCH |
+	    CONFIG_GRANT_VERIFY_ANY,
 };
 
 static void
@@ -60,6 +61,9 @@ config_new(struct config **ret)
 		return -ENOMEM;
 	(void)copy_str(c->state_dir, sizeof(c->state_dir), CONFIG_DEFAULT_STATE);
 	(void)copy_str(c->socket, sizeof(c->socket), CONFIG_DEFAULT_SOCKET);
+	/* launch_socket and event_log_dir stay "" until config_derive: next
+	 * to socket and under state_dir unless set. */
+	c->launch_pcr = CONFIG_DEFAULT_LAUNCH_PCR;
 	if (tcti == NULL || tcti[0] == '\0' || copy_str(c->tcti, sizeof(c->tcti), tcti) < 0)
 		(void)copy_str(c->tcti, sizeof(c->tcti), CONFIG_DEFAULT_TCTI);
 	c->mode = CONFIG_MODE_EPOCH;
@@ -211,6 +215,8 @@ parse_role(const char *user, const char *role, struct config_grant *g, char *err
 		bit = CONFIG_ROLE_ADMIN;
 	} else if (strcmp(role, "mint") == 0) {
 		bit = CONFIG_ROLE_MINT;
+	} else if (strcmp(role, "launch") == 0) {
+		bit = CONFIG_ROLE_LAUNCH;
 	} else if (strcmp(role, "verify:*") == 0) {
 		bit = CONFIG_GRANT_VERIFY_ANY;
 	} else if (strncmp(role, "verify:", 7) == 0) {
@@ -236,7 +242,7 @@ parse_role(const char *user, const char *role, struct config_grant *g, char *err
 		return 0;
 	} else {
 		set_err(err, errsz, "field 'roles.%s': unknown role '%s' (admin, mint, "
-		    "verify:<aud>, verify:*)", user, role);
+		    "launch, verify:<aud>, verify:*)", user, role);
 		return -EINVAL;
 	}
 	if (g->roles & bit) {
@@ -319,9 +325,9 @@ out:
 }
 
 static const char *const config_keys[] = {
-	"state_dir", "socket", "tcti", "mode", "epoch_seconds", "max_ttl_seconds",
-	"default_ttl_seconds", "health_interval_seconds", "max_connections",
-	"socket_group", "roles", NULL,
+	"state_dir", "socket", "launch_socket", "launch_pcr", "event_log_dir", "tcti", "mode",
+	"epoch_seconds", "max_ttl_seconds", "default_ttl_seconds", "health_interval_seconds",
+	"max_connections", "socket_group", "roles", NULL,
 };
 
 static int
@@ -352,6 +358,20 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 	if ((v = json_object_get(root, "socket")) != NULL &&
 	    (r = get_path(v, "socket", c->socket, sizeof(c->socket), err, errsz)) < 0)
 		return r;
+	if ((v = json_object_get(root, "launch_socket")) != NULL &&
+	    (r = get_path(v, "launch_socket", c->launch_socket, sizeof(c->launch_socket), err,
+	    errsz)) < 0)
+		return r;
+	if ((v = json_object_get(root, "event_log_dir")) != NULL &&
+	    (r = get_path(v, "event_log_dir", c->event_log_dir, sizeof(c->event_log_dir), err,
+	    errsz)) < 0)
+		return r;
+	if ((v = json_object_get(root, "launch_pcr")) != NULL) {
+		r = get_int(v, "launch_pcr", 0, 23, &i, err, errsz);
+		if (r < 0)
+			return r;
+		c->launch_pcr = (unsigned)i;
+	}
 	if ((v = json_object_get(root, "tcti")) != NULL &&
 	    (r = get_str(v, "tcti", c->tcti, sizeof(c->tcti), err, errsz)) < 0)
 		return r;
@@ -473,6 +493,23 @@ config_check(const struct config *c, char *err, size_t errsz)
 		set_err(err, errsz, "field 'socket' must be an absolute path");
 		return -EINVAL;
 	}
+	/* "" is "not set": config_derive fills it. */
+	if (c->launch_socket[0] != '\0' && c->launch_socket[0] != '/') {
+		set_err(err, errsz, "field 'launch_socket' must be an absolute path");
+		return -EINVAL;
+	}
+	if (strcmp(c->launch_socket, c->socket) == 0) {
+		set_err(err, errsz, "field 'launch_socket' must differ from 'socket'");
+		return -EINVAL;
+	}
+	if (c->event_log_dir[0] != '\0' && c->event_log_dir[0] != '/') {
+		set_err(err, errsz, "field 'event_log_dir' must be an absolute path");
+		return -EINVAL;
+	}
+	if (c->launch_pcr > 23) {
+		set_err(err, errsz, "field 'launch_pcr' must be an integer in 0..23");
+		return -ERANGE;
+	}
 	if (c->epoch_seconds < CONFIG_EPOCH_MIN || c->epoch_seconds > CONFIG_EPOCH_MAX) {
 		set_err(err, errsz, "field 'epoch_seconds' must be an integer in %d..%d",
 		    CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX);
@@ -485,6 +522,43 @@ config_check(const struct config *c, char *err, size_t errsz)
 		return -ERANGE;
 	}
 	return 0;
+}
+
+int
+config_derive(struct config *c, char *err, size_t errsz)
+{
+	const char *slash;
+	int n, r;
+
+	r = config_check(c, err, errsz);
+	if (r < 0)
+		return r;
+	if (c->launch_socket[0] == '\0') {
+		slash = strrchr(c->socket, '/');
+		if (slash == NULL) {
+			set_err(err, errsz, "field 'socket' must be an absolute path");
+			return -EINVAL;
+		}
+		n = snprintf(c->launch_socket, sizeof(c->launch_socket), "%.*s/attestd-launch.sock",
+		    (int)(slash - c->socket), c->socket);
+		if (n < 0 || (size_t)n >= sizeof(c->launch_socket)) {
+			c->launch_socket[0] = '\0';
+			set_err(err, errsz, "field 'launch_socket': the default next to 'socket' is "
+			    "longer than %d bytes; set it", CONFIG_SOCKET_MAX);
+			return -ENAMETOOLONG;
+		}
+	}
+	if (c->event_log_dir[0] == '\0') {
+		n = snprintf(c->event_log_dir, sizeof(c->event_log_dir), "%s%sevents", c->state_dir,
+		    c->state_dir[strlen(c->state_dir) - 1] == '/' ? "" : "/");
+		if (n < 0 || (size_t)n >= sizeof(c->event_log_dir)) {
+			c->event_log_dir[0] = '\0';
+			set_err(err, errsz, "field 'event_log_dir': the default under 'state_dir' is "
+			    "too long; set it");
+			return -ENAMETOOLONG;
+		}
+	}
+	return config_check(c, err, errsz);
 }
 
 const struct config_grant *
@@ -514,7 +588,8 @@ config_allows(const struct config_grant *g, enum config_role role, const char *a
 		return false;
 	switch (role) {
 	case CONFIG_ROLE_ADMIN:
-	case CONFIG_ROLE_MINT: {
+	case CONFIG_ROLE_MINT:
+	case CONFIG_ROLE_LAUNCH: {
 		return (g->roles & (unsigned)role) != 0;
 	}
 	case CONFIG_ROLE_VERIFY: {

@@ -19,6 +19,7 @@
 #define CONFIG_DEFAULT_STATE  "/var/lib/warrant"
 #define CONFIG_DEFAULT_SOCKET "/run/warrant/attestd.sock"
 #define CONFIG_DEFAULT_TCTI   "device:/dev/tpmrm0"
+#define CONFIG_DEFAULT_LAUNCH_PCR    15
 #define CONFIG_MAX_BYTES      (256 * 1024)
 #define CONFIG_MAX_GRANTS     1024   /* uids in "roles" */
 #define CONFIG_MAX_AUDS       64     /* verify:<aud> roles per uid */
@@ -38,6 +39,7 @@ enum config_role {
 	CONFIG_ROLE_ADMIN = 1u << 0,
 	CONFIG_ROLE_MINT = 1u << 1,
 	CONFIG_ROLE_VERIFY = 1u << 2,   /* verify:<aud>; needs the audience */
+	CONFIG_ROLE_LAUNCH = 1u << 4,   /* the launch socket: measure a VM */
 };
 
 /* The roles of one uid. VERIFY_ANY stands for verify:*. */
@@ -45,7 +47,7 @@ enum config_role {
 
 struct config_grant {
 	uid_t uid;
-	unsigned roles;                 /* CONFIG_ROLE_ADMIN | CONFIG_ROLE_MINT | CONFIG_GRANT_VERIFY_ANY */
+	unsigned roles;                 /* CONFIG_ROLE_ADMIN | _MINT | _LAUNCH | CONFIG_GRANT_VERIFY_ANY */
 	size_t n_auds;
 	char auds[CONFIG_MAX_AUDS][TOKEN_ID_MAX + 1];
 };
@@ -53,6 +55,9 @@ struct config_grant {
 struct config {
 	char state_dir[CONFIG_PATH_MAX];
 	char socket[CONFIG_SOCKET_MAX + 1];
+	char launch_socket[CONFIG_SOCKET_MAX + 1];   /* "": next to socket (config_derive) */
+	char event_log_dir[CONFIG_PATH_MAX];         /* "": state_dir/events (config_derive) */
+	unsigned launch_pcr;            /* 0..23; never one of the root key's policy PCRs */
 	char tcti[CONFIG_TCTI_MAX + 1];
 	enum config_mode mode;
 	int64_t epoch_seconds;
@@ -82,6 +87,12 @@ int config_load(const char *path, struct config **ret, char *err, size_t errsz);
 
 /* Cross-field checks, for after command-line overrides. */
 int config_check(const struct config *c, char *err, size_t errsz);
+
+/* After the overrides: fill launch_socket (attestd-launch.sock in socket's
+ * folder) and event_log_dir (state_dir/events) if still unset, then
+ * config_check. The defaults are /run/warrant/attestd-launch.sock and
+ * /var/lib/warrant/events. */
+int config_derive(struct config *c, char *err, size_t errsz);
 
 /* The roles uid holds; NULL if none. */
 const struct config_grant *config_grant_for(const struct config *c, uid_t uid);

@@ -104,6 +104,40 @@ real_last_error(void *arg)
 	return kr->tpm != NULL ? tpm_last_error(kr->tpm) : "";
 }
 
+static int
+real_pcr_read(void *arg, const struct tpm_pcr_sel *sel, uint8_t ret[24][32])
+{
+	struct keyring *kr = arg;
+
+	return tpm_pcr_read_values(kr->tpm, sel, ret);
+}
+
+static int
+real_pcr_extend(void *arg, unsigned index, const uint8_t digest[32])
+{
+	struct keyring *kr = arg;
+
+	return tpm_pcr_extend(kr->tpm, index, digest);
+}
+
+static int
+real_reset_count(void *arg, uint32_t *ret)
+{
+	struct keyring *kr = arg;
+
+	return tpm_reset_count(kr->tpm, ret);
+}
+
+static int
+real_quote(void *arg, const struct keystore *ks, const struct tpm_pcr_sel *sel,
+    const uint8_t *nonce, size_t nonce_len, struct tpm_quote *ret)
+{
+	struct keyring *kr = arg;
+
+	return tpm_quote(kr->tpm, ks->srk_name, ks->srk_name_len, &ks->ak, sel, nonce, nonce_len,
+	    ret);
+}
+
 static void
 set_error(struct keyring *kr, const char *what, int r)
 {
@@ -298,6 +332,10 @@ keyring_new(const struct keyring_params *p, const struct keyring_backend *be,
 			.pcr_digest = real_pcr_digest,
 			.commands = real_commands,
 			.last_error = real_last_error,
+			.pcr_read = real_pcr_read,
+			.pcr_extend = real_pcr_extend,
+			.reset_count = real_reset_count,
+			.quote = real_quote,
 			.arg = kr,
 		};
 	}
@@ -837,4 +875,81 @@ keyring_status(const struct keyring *kr, int64_t now, struct keyring_status *ret
 		st.cached_epoch_keys += kr->slots[i].used ? 1 : 0;
 	memcpy(st.last_error, kr->last_error, sizeof(st.last_error));
 	*ret = st;
+}
+
+/* The TPM pass-throughs: the context must be open (the health check opens
+ * it); a failure goes through tpm_failed like every other command. */
+static int
+plain_ready(struct keyring *kr, bool have)
+{
+	if (!have)
+		return -EOPNOTSUPP;
+	if (!kr->open || kr->tpm_state != KEYRING_TPM_OK)
+		return -EAGAIN;
+	return 0;
+}
+
+int
+keyring_pcr_read(struct keyring *kr, const struct tpm_pcr_sel *sel, uint8_t ret[24][32])
+{
+	int r = plain_ready(kr, kr->be.pcr_read != NULL);
+
+	if (r < 0)
+		return r;
+	r = kr->be.pcr_read(kr->be.arg, sel, ret);
+	if (r < 0)
+		tpm_failed(kr, "reading the launch PCR", r);
+	return r;
+}
+
+int
+keyring_pcr_extend(struct keyring *kr, unsigned index, const uint8_t digest[32])
+{
+	int r = plain_ready(kr, kr->be.pcr_extend != NULL);
+
+	if (r < 0)
+		return r;
+	r = kr->be.pcr_extend(kr->be.arg, index, digest);
+	if (r < 0)
+		tpm_failed(kr, "extending the launch PCR", r);
+	return r;
+}
+
+int
+keyring_reset_count(struct keyring *kr, uint32_t *ret)
+{
+	int r = plain_ready(kr, kr->be.reset_count != NULL);
+
+	if (r < 0)
+		return r;
+	r = kr->be.reset_count(kr->be.arg, ret);
+	if (r < 0)
+		tpm_failed(kr, "reading the TPM's reset count", r);
+	return r;
+}
+
+int
+keyring_quote(struct keyring *kr, const struct tpm_pcr_sel *sel, const uint8_t *nonce,
+    size_t nonce_len, struct tpm_quote *ret)
+{
+	int r;
+
+	if (kr->ks == NULL || kr->ks->ak.pub_len == 0 || kr->ks->ak.priv_len == 0)
+		return -ENOENT;
+	r = plain_ready(kr, kr->be.quote != NULL);
+	if (r < 0)
+		return r;
+	r = kr->be.quote(kr->be.arg, kr->ks, sel, nonce, nonce_len, ret);
+	if (r < 0)
+		tpm_failed(kr, "quoting with the attestation key", r);
+	return r;
+}
+
+int
+keyring_policy_pcrs(const struct keyring *kr, struct tpm_pcr_sel *ret)
+{
+	if (kr->ks == NULL)
+		return -ENOENT;
+	*ret = kr->ks->pcrs;
+	return 0;
 }

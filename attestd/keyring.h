@@ -46,6 +46,13 @@ struct keyring_backend {
 	int (*pcr_digest)(void *arg, const struct tpm_pcr_sel *sel, uint8_t ret[32]);
 	uint64_t (*commands)(void *arg);   /* since open */
 	const char *(*last_error)(void *arg);  /* may be NULL: what failed last */
+	/* For the launch PCR, the event log's name and quotes; a mock may
+	 * leave them NULL (-EOPNOTSUPP). */
+	int (*pcr_read)(void *arg, const struct tpm_pcr_sel *sel, uint8_t ret[24][32]);
+	int (*pcr_extend)(void *arg, unsigned index, const uint8_t digest[32]);
+	int (*reset_count)(void *arg, uint32_t *ret);
+	int (*quote)(void *arg, const struct keystore *ks, const struct tpm_pcr_sel *sel,
+	    const uint8_t *nonce, size_t nonce_len, struct tpm_quote *ret);
 	void *arg;
 };
 
@@ -143,6 +150,19 @@ int keyring_verify(struct keyring *kr, int64_t now, const struct token *t);
 
 void keyring_status(const struct keyring *kr, int64_t now, struct keyring_status *ret);
 uint32_t keyring_generation(const struct keyring *kr);
+
+/* The launch PCR and quotes (attestd/launchlog.c, POST /v1/quote): plain
+ * TPM commands, no key needed. -EAGAIN while the TPM is unreachable (the
+ * health check reconnects); a TCTI failure marks it unreachable. */
+int keyring_pcr_read(struct keyring *kr, const struct tpm_pcr_sel *sel, uint8_t ret[24][32]);
+int keyring_pcr_extend(struct keyring *kr, unsigned index, const uint8_t digest[32]);
+int keyring_reset_count(struct keyring *kr, uint32_t *ret);
+/* A quote with the attestation key over sel; -ENOENT without a keystore
+ * or an AK in it. */
+int keyring_quote(struct keyring *kr, const struct tpm_pcr_sel *sel, const uint8_t *nonce,
+    size_t nonce_len, struct tpm_quote *ret);
+/* The root key's policy PCRs; -ENOENT before a keystore is loaded. */
+int keyring_policy_pcrs(const struct keyring *kr, struct tpm_pcr_sel *ret);
 
 /* Epoch arithmetic, exported for tests. */
 uint64_t keyring_epoch_of(const struct keyring *kr, int64_t now);

@@ -19,7 +19,9 @@
 #include "api.h"
 #include "config.h"
 #include "keyring.h"
+#include "launchlog.h"
 #include "log.h"
+#include "measure.h"
 #include "parse.h"
 #include "secmem.h"
 #include "server.h"
@@ -30,6 +32,8 @@ struct opts {
 	const char *tcti;
 	const char *state_dir;
 	const char *socket;
+	const char *launch_socket;
+	const char *event_log_dir;
 	bool strict;
 	bool epoch_given;
 	int64_t epoch_seconds;
@@ -40,7 +44,8 @@ usage(FILE *f)
 {
 	(void)fprintf(f,
 	    "usage: attestd [--config FILE] [--tcti TCTI] [--state-dir DIR] [--socket PATH]\n"
-	    "               [--strict] [--epoch-seconds N]\n"
+	    "               [--launch-socket PATH] [--event-log-dir DIR] [--strict]\n"
+	    "               [--epoch-seconds N]\n"
 	    "Flags override the configuration file (default " CONFIG_DEFAULT_PATH
 	    ", optional).\n");
 }
@@ -53,6 +58,8 @@ parse_opts(int argc, char **argv, struct opts *ret)
 		{ "tcti", required_argument, NULL, 't' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "launch-socket", required_argument, NULL, 'L' },
+		{ "event-log-dir", required_argument, NULL, 'E' },
 		{ "strict", no_argument, NULL, 'S' },
 		{ "epoch-seconds", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
@@ -79,6 +86,14 @@ parse_opts(int argc, char **argv, struct opts *ret)
 		}
 		case 's': {
 			o.socket = optarg;
+			break;
+		}
+		case 'L': {
+			o.launch_socket = optarg;
+			break;
+		}
+		case 'E': {
+			o.event_log_dir = optarg;
 			break;
 		}
 		case 'S': {
@@ -144,13 +159,17 @@ load_config(const struct opts *o, struct config **ret)
 	    (o->state_dir != NULL && (r = set_field(c->state_dir, sizeof(c->state_dir),
 	    o->state_dir, "--state-dir")) < 0) ||
 	    (o->socket != NULL && (r = set_field(c->socket, sizeof(c->socket), o->socket,
-	    "--socket")) < 0))
+	    "--socket")) < 0) ||
+	    (o->launch_socket != NULL && (r = set_field(c->launch_socket,
+	    sizeof(c->launch_socket), o->launch_socket, "--launch-socket")) < 0) ||
+	    (o->event_log_dir != NULL && (r = set_field(c->event_log_dir,
+	    sizeof(c->event_log_dir), o->event_log_dir, "--event-log-dir")) < 0))
 		goto out;
 	if (o->strict)
 		c->mode = CONFIG_MODE_STRICT;
 	if (o->epoch_given)
 		c->epoch_seconds = o->epoch_seconds;
-	r = config_check(c, err, sizeof(err));
+	r = config_derive(c, err, sizeof(err));
 	if (r < 0) {
 		(void)fprintf(stderr, "attestd: configuration: %s\n", err);
 		goto out;
@@ -206,19 +225,22 @@ remove_socket(const char *path, const struct stat *bound)
 
 /* The health check runs every interval, and also when the keyring has a
  * deadline in wall-clock time: a key to wipe the second its not_after has
- * passed, or the next epoch's key to derive before the boundary. */
+ * passed, or the next epoch's key to derive before the boundary. The
+ * launch socket's connections have deadlines of their own. */
 static int
-event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
-    int64_t interval_ms)
+event_loop(struct server *srv, struct measure *ms, struct api *api, struct keyring *kr,
+    struct launchlog *ll, int sfd, int64_t interval_ms)
 {
 	int64_t next_check = mono_ms() + interval_ms;
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = server_fd(srv), .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
+			{ .fd = measure_fd(ms), .events = POLLIN },
 		};
 		int64_t now = mono_ms(), t = server_timeout_ms(srv), wait = next_check - now;
+		int64_t mt = measure_timeout_ms(ms);
 		int64_t wall = clock_ms(CLOCK_REALTIME);
 		int64_t due = keyring_next_deadline(kr, wall / 1000);
 		int n;
@@ -229,7 +251,9 @@ event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
 			wait = 0;
 		if (t >= 0 && t < wait)
 			wait = t;
-		n = poll(pfd, 2, (int)(wait > 60000 ? 60000 : wait));
+		if (mt >= 0 && mt < wait)
+			wait = mt;
+		n = poll(pfd, 3, (int)(wait > 60000 ? 60000 : wait));
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -errno;
@@ -258,14 +282,38 @@ event_loop(struct server *srv, struct api *api, struct keyring *kr, int sfd,
 		wall = clock_ms(CLOCK_REALTIME) / 1000;
 		if (mono_ms() >= next_check || wall >= due) {
 			keyring_check(kr, wall);
+			launchlog_check(ll);
 			next_check = mono_ms() + interval_ms;
 		}
+		measure_run(ms);
 		/* libmicrohttpd wants a run after every poll, input or not. */
 		if (server_run(srv) < 0) {
 			log_error("http: the server stopped running");
 			return -EIO;
 		}
 	}
+}
+
+/* Never seal to what launches extend (docs/architecture.md): a launch
+ * would break the root key's policy, or a policy over that PCR would let
+ * a launch choose the key's state. */
+static int
+check_launch_pcr(const struct config *cfg, struct keyring *kr)
+{
+	struct tpm_pcr_sel sel;
+	char s[TPM_PCR_SEL_STR_MAX];
+
+	if (keyring_policy_pcrs(kr, &sel) < 0)
+		return 0;
+	if ((sel.mask & (1u << cfg->launch_pcr)) != 0) {
+		if (tpm_pcr_sel_format(&sel, s, sizeof(s)) < 0)
+			s[0] = '\0';
+		log_error("launch_pcr %u is one of the root key's policy PCRs (%s): launches "
+		    "would extend what the key is sealed to; choose another launch_pcr",
+		    cfg->launch_pcr, s);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int
@@ -275,13 +323,15 @@ main(int argc, char **argv)
 	struct keyring *kr = NULL;
 	struct api *api = NULL;
 	struct server *srv = NULL;
+	struct launchlog *ll = NULL;
+	struct measure *ms = NULL;
 	struct keyring_params kp;
 	struct opts o;
-	struct stat bound;
+	struct stat bound, lbound;
 	char err[256] = "";
 	sigset_t mask;
-	int fd = -1, sfd = -1, r, rc = 1;
-	bool have_socket = false;
+	int fd = -1, lfd = -1, sfd = -1, r, rc = 1;
+	bool have_socket = false, have_lsocket = false;
 
 	log_init("attestd", LOG_INFO);
 	/* tpm2-tss would print its own lines on every failed health check;
@@ -325,7 +375,17 @@ main(int argc, char **argv)
 	/* The first check opens the TPM. attestd starts even if it is
 	 * unreachable: it reports so and recovers by itself. */
 	keyring_check(kr, (int64_t)time(NULL));
-	r = api_new(cfg, kr, &api);
+	if (check_launch_pcr(cfg, kr) < 0)
+		goto out;
+	r = launchlog_new(cfg->event_log_dir, cfg->launch_pcr, kr, &ll);
+	if (r < 0) {
+		log_error("event log folder %s: %s", cfg->event_log_dir, strerror(-r));
+		goto out;
+	}
+	/* Replays the log and compares it with the launch PCR, or says why
+	 * not; attestd starts either way and keeps checking. */
+	launchlog_check(ll);
+	r = api_new(cfg, kr, ll, &api);
 	if (r < 0)
 		goto out;
 
@@ -353,22 +413,43 @@ main(int argc, char **argv)
 		log_error("starting the HTTP server: %s", strerror(-r));
 		goto out;
 	}
-	log_info("listening on %s (%s mode, epoch %llds, generation %u)", cfg->socket,
-	    cfg->mode == CONFIG_MODE_STRICT ? "strict" : "epoch",
-	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr));
+	/* The hashing threads inherit the blocked signals from here. */
+	r = server_listen(cfg->launch_socket, cfg->has_socket_group, cfg->socket_gid, &lfd);
+	if (r < 0) {
+		log_error("launch socket %s: %s", cfg->launch_socket, r == -EEXIST ?
+		    "exists and is not a socket; refusing to replace it" :
+		    r == -EADDRINUSE ? "another process answers on it" : strerror(-r));
+		goto out;
+	}
+	have_lsocket = lstat(cfg->launch_socket, &lbound) == 0;
+	r = measure_new(lfd, cfg, kr, ll, &ms);
+	lfd = -1;
+	if (r < 0) {
+		log_error("starting the launch socket: %s", strerror(-r));
+		goto out;
+	}
+	log_info("listening on %s and %s (%s mode, epoch %llds, generation %u, launch PCR %u)",
+	    cfg->socket, cfg->launch_socket, cfg->mode == CONFIG_MODE_STRICT ? "strict" : "epoch",
+	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr), cfg->launch_pcr);
 
-	r = event_loop(srv, api, kr, sfd, cfg->health_interval_seconds * 1000);
+	r = event_loop(srv, ms, api, kr, ll, sfd, cfg->health_interval_seconds * 1000);
 	if (r == 0)
 		rc = 0;
 out:
+	measure_free(ms);   /* waits for hashing threads */
 	server_free(srv);
 	if (have_socket)
 		remove_socket(cfg->socket, &bound);
+	if (have_lsocket)
+		remove_socket(cfg->launch_socket, &lbound);
+	if (lfd >= 0)
+		(void)close(lfd);
 	if (fd >= 0)
 		(void)close(fd);
 	if (sfd >= 0)
 		(void)close(sfd);
 	api_free(api);
+	launchlog_free(ll);
 	keyring_free(kr);   /* wipes every epoch key */
 	config_free(cfg);
 	return rc;

@@ -3,7 +3,11 @@
  * p50 and p99 latency, and the TPM commands attestd issued per 1,000
  * tokens (from GET /v1/status before and after). Never fails on timing.
  *
- *   bench_mint --socket PATH [--seconds N] [--threads N] [--label TEXT] */
+ *   bench_mint --socket PATH --vm ID --launch-digest HEX [--seconds N]
+ *              [--threads N] [--label TEXT]
+ *
+ * attestd mints only for a VM it measured (attestctl measure), for an op
+ * its envelope allows: fs.write here. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,11 +23,8 @@
 
 #define MAX_THREADS 64
 
-static const char body[] =
-    "{\"aud\":\"proxy\",\"vm\":\"vm-7f3a\","
-    "\"launch_digest\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-    "\"op\":\"fs.write\",\"args\":{\"path\":\"/notes.txt\",\"data\":\"hi\"},"
-    "\"ttl\":300,\"uses\":1}";
+static char body[512];
+static size_t body_len;
 
 struct worker {
 	pthread_t thread;
@@ -63,7 +64,7 @@ worker_main(void *arg)
 		double t0 = now_s(), t1;
 		int r;
 
-		r = uhttp_request(h, "POST", "/v1/mint", body, sizeof(body) - 1, &status, &rep, &len);
+		r = uhttp_request(h, "POST", "/v1/mint", body, body_len, &status, &rep, &len);
 		t1 = now_s();
 		if (r != 0 || status != 200 || len < 10 || strncmp(rep, "{\"token\":", 9) != 0) {
 			if (w->errors++ == 0) {
@@ -132,8 +133,8 @@ read_status(const char *sock, int64_t *tpm, int64_t *minted, char *mode, size_t 
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: bench_mint --socket PATH [--seconds N] [--threads N] "
-	    "[--label TEXT]\n");
+	fprintf(stderr, "usage: bench_mint --socket PATH --vm ID --launch-digest HEX "
+	    "[--seconds N] [--threads N] [--label TEXT]\n");
 	return 2;
 }
 
@@ -141,7 +142,9 @@ int
 main(int argc, char **argv)
 {
 	static struct worker w[MAX_THREADS];
-	const char *sock = NULL, *label = NULL;
+	const char *sock = NULL, *label = NULL, *vm = NULL, *ld = NULL;
+	uint8_t digest[32];
+	int n;
 	uint64_t seconds = 5, threads = 2, total = 0, errors = 0, *all;
 	int64_t tpm0 = 0, tpm1 = 0, m0 = 0, m1 = 0;
 	char mode[16] = "?";
@@ -165,13 +168,25 @@ main(int argc, char **argv)
 			}
 		} else if (strcmp(argv[a], "--label") == 0) {
 			label = argv[++a];
+		} else if (strcmp(argv[a], "--vm") == 0) {
+			vm = argv[++a];
+		} else if (strcmp(argv[a], "--launch-digest") == 0) {
+			ld = argv[++a];
 		} else {
 			return usage();
 		}
 	}
-	if (sock == NULL) {
+	if (sock == NULL || vm == NULL || ld == NULL || parse_ident(vm, 64) != 0 ||
+	    parse_hex(ld, digest, sizeof(digest)) != 0) {
 		return usage();
 	}
+	n = snprintf(body, sizeof(body), "{\"aud\":\"proxy\",\"vm\":\"%s\","
+	    "\"launch_digest\":\"%s\",\"op\":\"fs.write\","
+	    "\"args\":{\"path\":\"/notes.txt\",\"data\":\"hi\"},\"ttl\":300,\"uses\":1}", vm, ld);
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		return usage();
+	}
+	body_len = (size_t)n;
 	if (read_status(sock, &tpm0, &m0, mode, sizeof(mode)) != 0) {
 		fprintf(stderr, "bench_mint: cannot read %s /v1/status\n", sock);
 		return 1;

@@ -66,8 +66,18 @@ b64url_hex() {
 	base64 -d <<<"$s" | od -An -v -tx1 | tr -d ' \n'
 }
 
+# Until measure_default runs: a VM attestd never measured.
+VM=vm-1
 LD=$(printf 'a%.0s' $(seq 1 64))
-MINT='{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"fs.write","args":{"path":"/notes.txt","data":"hi"}}'
+MINT='{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.write","args":{"path":"/notes.txt","data":"hi"}}'
+
+# measure_default: measure a small VM (measure_vm) and point VM, LD and
+# MINT at it.
+measure_default() {
+	measure_vm "$@" || return 1
+	LD=$VM_LD
+	MINT='{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.write","args":{"path":"/notes.txt","data":"hi"}}'
+}
 
 # write_config FILE [EXTRA_JSON_MEMBERS]: roles for root (or the current
 # uid) and two unprivileged uids, and health checks every second.
@@ -77,6 +87,6 @@ write_config() {
 	[ "$me" = 0 ] && group='"socket_group":"nogroup",'
 	cat >"$1" <<EOF
 {"health_interval_seconds":1,$group${2:+$2,}
- "roles":{"$me":["admin","mint","verify:*"],"65534":["verify:proxy"],"65533":[]}}
+ "roles":{"$me":["admin","mint","launch","verify:*"],"65534":["verify:proxy"],"65533":[]}}
 EOF
 }

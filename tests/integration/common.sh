@@ -60,6 +60,26 @@ attestd_start() {
 	return 1
 }
 
+# measure_vm [ENVELOPE_JSON]: have attestd measure a small VM through
+# `attestctl measure` (stand-in kernel and initrd files; nothing boots).
+# Minting needs a measured VM, its launch digest and an op its envelope
+# allows. Sets VM and VM_LD; attestd's reply is in $T/measure.json.
+measure_vm() {
+	local env=${1:-'{"fs.write":"allow","fs.read":"allow","x":"allow","vm.launch":"allow"}'}
+	local d
+	d=$(mktemp -d "$T/vm.XXXXXX") || return 1
+	printf 'stand-in kernel %s\n' "$d" >"$d/kernel"
+	printf 'stand-in initrd\n' >"$d/initrd"
+	printf '{"name":"test-vm","kernel":"kernel","initrd":"initrd","cmdline":"console=ttyS0",
+ "vcpus":1,"memory_mib":128,"vmm":"qemu","envelope":%s}\n' "$env" >"$d/manifest.json"
+	"$BIN/attestctl" --socket "$SOCK" measure "$d/manifest.json" >"$T/measure.json" \
+	    2>>"$T/check.log" || return 1
+	VM=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["vm"])' \
+	    "$T/measure.json") || return 1
+	VM_LD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["launch_digest"])' \
+	    "$T/measure.json") || return 1
+}
+
 attestd_stop() {
 	[ -n "$ATTESTD_PID" ] || return 0
 	kill "$ATTESTD_PID" 2>/dev/null

@@ -82,10 +82,13 @@ tpm_start || { fail "swtpm starts"; finish; }
 provision || { fail "attest-keys init"; finish; }
 attestd_start || { fail "attestd starts"; finish; }
 pass "attestd up on a private swtpm"
+# Minting needs a VM attestd measured (stand-in artifacts; nothing boots).
+if measure_vm; then pass "measure a VM"; else fail "measure a VM"; finish; fi
+LAUNCH=$VM_LD
 
 printf '{"path":"/notes.txt","data":"hi"}' >"$T/args.json"
 printf '{"path":"/etc/passwd","data":"hi"}' >"$T/other.json"
-BIND=(--aud proxy --vm vm-1 --launch-digest "$LAUNCH" --op fs.write --args-file "$T/args.json")
+BIND=(--aud proxy --vm "$VM" --launch-digest "$LAUNCH" --op fs.write --args-file "$T/args.json")
 
 # --- status -----------------------------------------------------------------
 if "$CTL" --socket "$SOCK" status >"$T/status.json" && [ "$(json "$T/status.json" tpm)" = ok ] &&
@@ -108,7 +111,7 @@ else
 fi
 TOK=$(json "$T/mint.json" token)
 verify_ok "verify with the full binding" "$TOK" "${BIND[@]}"
-if [ "$(json "$T/ok.json" claims.vm)" = vm-1 ] && [ "$(json "$T/ok.json" grant.uses)" = 3 ] &&
+if [ "$(json "$T/ok.json" claims.vm)" = "$VM" ] && [ "$(json "$T/ok.json" grant.uses)" = 3 ] &&
     [ "$(json "$T/ok.json" grant.exp)" = "$(json "$T/mint.json" exp)" ] &&
     [ "$(json "$T/ok.json" caveats)" = "[]" ] && [ "$(json "$T/ok.json" claims.request)" = req-1 ]; then
 	pass "verify prints claims, caveats and grant"
@@ -163,7 +166,7 @@ if [ "$(json "$T/inspect.json" caveats.1.ops)" = '["fs.write", "fs.read"]' ] &&
 else
 	fail "token inspect: $(cat "$T/inspect.json")"
 fi
-"$CTL" --socket "$SOCK" mint --aud proxy --vm vm-1 --launch-digest "$LAUNCH" --op fs.write \
+"$CTL" --socket "$SOCK" mint --aud proxy --vm "$VM" --launch-digest "$LAUNCH" --op fs.write \
     --args-file "$T/other.json" >"$T/mint2.json"
 TP=$("$CTL" token attenuate "$(json "$T/mint2.json" token)" \
     '{"type":"arg_prefix","arg":"path","prefix":"/notes"}')
@@ -232,7 +235,7 @@ usage_exit "abbreviated option" "$CTL" --socket "$SOCK" verify --au proxy "$TOK"
 usage_exit "option given twice" "$CTL" --socket "$SOCK" verify --aud proxy --aud proxy "$TOK"
 usage_exit "bad --launch-digest" "$CTL" --socket "$SOCK" verify --aud proxy --launch-digest XYZ "$TOK"
 usage_exit "bad --vm" "$CTL" --socket "$SOCK" verify --aud proxy --vm 'a b' "$TOK"
-usage_exit "mint without --op" "$CTL" --socket "$SOCK" mint --aud proxy --vm vm-1 \
+usage_exit "mint without --op" "$CTL" --socket "$SOCK" mint --aud proxy --vm "$VM" \
     --launch-digest "$LAUNCH" --args-file "$T/args.json"
 usage_exit "mint --ttl not a number" "$CTL" --socket "$SOCK" mint "${BIND[@]}" --ttl 10s
 usage_exit "mint --uses 0" "$CTL" --socket "$SOCK" mint "${BIND[@]}" --uses 0
@@ -250,12 +253,12 @@ else
 fi
 printf '{"a":1,"a":2}' >"$T/dup.json"
 refute "mint refuses an args file with duplicate keys" \
-    "$CTL" --socket "$SOCK" mint --aud proxy --vm vm-1 --launch-digest "$LAUNCH" --op x --args-file "$T/dup.json"
+    "$CTL" --socket "$SOCK" mint --aud proxy --vm "$VM" --launch-digest "$LAUNCH" --op x --args-file "$T/dup.json"
 head -c 70000 /dev/zero | tr '\0' ' ' >"$T/big.json"
 refute "mint refuses an args file over 64 KiB" \
-    "$CTL" --socket "$SOCK" mint --aud proxy --vm vm-1 --launch-digest "$LAUNCH" --op x --args-file "$T/big.json"
+    "$CTL" --socket "$SOCK" mint --aud proxy --vm "$VM" --launch-digest "$LAUNCH" --op x --args-file "$T/big.json"
 refute "mint refuses a missing args file" \
-    "$CTL" --socket "$SOCK" mint --aud proxy --vm vm-1 --launch-digest "$LAUNCH" --op x --args-file "$T/nope.json"
+    "$CTL" --socket "$SOCK" mint --aud proxy --vm "$VM" --launch-digest "$LAUNCH" --op x --args-file "$T/nope.json"
 refute "token inspect refuses garbage" "$CTL" token inspect "w1.x.y.z"
 refute "token attenuate refuses an unknown caveat" "$CTL" token attenuate "$TOK" '{"type":"anything"}'
 refute "token attenuate refuses a bad caveat" "$CTL" token attenuate "$TOK" '{"type":"uses","uses":0}'

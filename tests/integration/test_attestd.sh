@@ -13,6 +13,10 @@ provision || { fail "attest-keys init"; finish; }
 write_config "$T/attestd.json"
 attestd_start --config "$T/attestd.json" || { fail "attestd starts"; finish; }
 ROOT=$(id -u)
+# Minting needs a VM attestd measured: a small one, allowing fs.write,
+# fs.read and x; "net.fetch" is "never" and "fs.delete" absent.
+measure_default '{"fs.write":"allow","fs.read":"ask","x":"allow","net.fetch":"never"}' ||
+    { fail "measure a VM"; finish; }
 
 # --- status and mint ------------------------------------------------------
 req GET /v1/status
@@ -35,11 +39,24 @@ else
 	fail "token kid $KID"
 fi
 
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"fs.read","args_sha256":"'$LD'","ttl":3600,"uses":1000,"request":"req-12"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.read","args_sha256":"'$LD'","ttl":3600,"uses":1000,"request":"req-12"}'
 expect "mint with args_sha256, ttl max, uses max" 200 '.exp - .iat == 3600'
 
 req POST /v1/verify '{"token":"'"$TOKEN"'"}'
 expect "verify in attestd" 200 '.mac == "ok"'
+
+# --- minting needs a measured VM -------------------------------------------
+req POST /v1/mint '{"aud":"proxy","vm":"vm-0000000000000000","launch_digest":"'$LD'","op":"fs.write","args":1}'
+expect "mint for a VM attestd did not measure: 403" 403 '.error == "not_measured"'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$(printf 'b%.0s' $(seq 64))'","op":"fs.write","args":1}'
+expect "mint with another launch digest: 403" 403 '.error == "launch_mismatch"'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.delete","args":1}'
+expect "mint for an op absent from the envelope: 403" 403 '.error == "not_in_envelope"'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"net.fetch","args":1}'
+expect "mint for an op the envelope says never: 403" 403 '.error == "not_in_envelope"'
+req GET /v1/status
+expect "status reports the event log and the VMs" 200 '.event_log == "ok" and .launch_pcr == 15 and
+    .vms == 1 and .launch_records == 4'
 
 # The served audience key checks the tag (t0 = HMAC(key, signing input)).
 req GET "/v1/keys/proxy?gen=1&epoch=$EPOCH"
@@ -52,7 +69,7 @@ if [ "$want" = "$got" ]; then pass "served key verifies the token"; else fail "s
 req GET /v1/keys/proxy
 expect "keys default to the current generation and epoch" 200 ".gen == 1 and .epoch == $EPOCH"
 printf '{"path":"/notes.txt","data":"hi"}' >"$T/args.json"
-if "$BIN/attestctl" --socket "$SOCK" verify --aud proxy --vm vm-1 --launch-digest "$LD" \
+if "$BIN/attestctl" --socket "$SOCK" verify --aud proxy --vm "$VM" --launch-digest "$LD" \
     --op fs.write --args-file "$T/args.json" "$TOKEN" >>"$T/check.log" 2>&1; then
 	pass "attestctl verify (offline, keys from attestd)"
 else
@@ -91,32 +108,32 @@ else
 fi
 
 # --- strict input ---------------------------------------------------------
-req POST /v1/mint '{"aud":"proxy","aud":"vmhost","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"proxy","aud":"vmhost","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1}'
 expect "duplicate keys: 400" 400 '.error == "bad_request"'
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"approvers":["alice"]}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"approvers":["alice"]}'
 expect "unknown field (approvers): 400" 400 '.detail | contains("approvers")'
 req POST /v1/verify '{"token":"w1.!!!!.eyJ9.AAAA"}'
 expect "bad base64 token: 400" 400 '.error == "bad_request"'
 req POST /v1/verify '{"token":"'"${TOKEN%?}"'"}'
 tamper_code=$CODE
 if [ "$tamper_code" = 400 ] || [ "$tamper_code" = 422 ]; then pass "truncated token refused ($tamper_code)"; else fail "truncated token: $tamper_code"; fi
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"ttl":3601}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":3601}'
 expect "ttl over max: 400" 400 '.detail | contains("ttl")'
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"ttl":0}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":0}'
 expect "ttl 0: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"uses":1001}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"uses":1001}'
 expect "uses over 1000: 400" 400 '.detail | contains("uses")'
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"args_sha256":"'$LD'"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"args_sha256":"'$LD'"}'
 expect "args and args_sha256: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x"}'
 expect "neither args nor args_sha256: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'${LD^^}'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'${LD^^}'","op":"x","args":1}'
 expect "upper-case launch_digest: 400" 400 '.detail | contains("launch_digest")'
-req POST /v1/mint '{"aud":"a/b","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"a/b","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1}'
 expect "invalid audience: 400" 400 '.detail | contains("aud")'
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1.5}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1.5}'
 expect "real number: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"vm-1","launch_digest":"'$LD'","op":"x","args":1,"ttl":"300"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":"300"}'
 expect "ttl as a string: 400" 400
 req POST /v1/mint 'not json'
 expect "not JSON: 400" 400
@@ -280,6 +297,8 @@ kill -KILL "$ATTESTD_PID"
 wait "$ATTESTD_PID" 2>/dev/null
 ATTESTD_PID=""
 if attestd_start --config "$T/attestd.json"; then pass "a stale socket is replaced"; else fail "a stale socket is replaced"; fi
+req POST /v1/mint "$MINT"
+expect "after restarts the measured VM is still known (event log replayed)" 200
 attestd_stop
 
 check "no leaked TPM handles" no_leaked_handles

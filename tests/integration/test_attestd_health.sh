@@ -14,6 +14,7 @@ tpm_start || { fail "swtpm starts"; finish; }
 provision || { fail "attest-keys init"; finish; }
 write_config "$T/attestd.json"
 attestd_start --config "$T/attestd.json" || { fail "attestd starts"; finish; }
+measure_default || { fail "measure a VM"; finish; }
 
 req POST /v1/mint "$MINT"
 expect "mint before any change" 200
@@ -61,6 +62,11 @@ if wait_status '.tpm == "ok" and .policy == "ok" and .minting == true' 4; then
 else
 	fail "swtpm restarted: attestd recovers by itself ($BODY)"
 fi
+# A TPM reset starts PCR 15 and the event log again: the VMs measured
+# before are forgotten (fail closed) and must be measured again.
+req POST /v1/mint "$MINT"
+expect "after a TPM reset the old VM is not known" 403 '.error == "not_measured"'
+if measure_default; then pass "measure again after the TPM reset"; else fail "measure again after the TPM reset"; fi
 req POST /v1/mint "$MINT"
 expect "mint after recovery" 200
 

@@ -60,6 +60,14 @@ test_defaults(void **state)
 	assert_false(c->has_roles);
 	/* Roles are granted by the effective uid, which SO_PEERCRED reports. */
 	assert_int_equal(c->self_uid, geteuid());
+	/* The launch socket and the event log follow socket and state_dir
+	 * unless set: filled by config_derive. */
+	assert_string_equal(c->launch_socket, "");
+	assert_string_equal(c->event_log_dir, "");
+	assert_int_equal(c->launch_pcr, 15);
+	assert_int_equal(config_derive(c, err, sizeof(err)), 0);
+	assert_string_equal(c->launch_socket, "/run/warrant/attestd-launch.sock");
+	assert_string_equal(c->event_log_dir, "/var/lib/warrant/events");
 	config_free(c);
 
 	setenv("WARRANT_TCTI", "swtpm:path=/tmp/x.sock", 1);
@@ -79,6 +87,7 @@ test_full(void **state)
 	    "\"mode\":\"strict\",\"epoch_seconds\":60,\"max_ttl_seconds\":86400,"
 	    "\"default_ttl_seconds\":86400,"
 	    "\"health_interval_seconds\":300,\"max_connections\":1024,"
+	    "\"launch_socket\":\"/run/l.sock\",\"launch_pcr\":23,\"event_log_dir\":\"/e\","
 	    "\"socket_group\":\"root\",\"roles\":{\"root\":[\"admin\"],"
 	    "\"65534\":[\"mint\",\"verify:proxy\",\"verify:vmhost\"],\"1000\":[\"verify:*\"],"
 	    "\"1001\":[]}}";
@@ -98,6 +107,12 @@ test_full(void **state)
 	assert_int_equal(c->socket_gid, 0);
 	assert_true(c->has_roles);
 	assert_int_equal(c->n_grants, 4);
+	assert_string_equal(c->launch_socket, "/run/l.sock");
+	assert_int_equal(c->launch_pcr, 23);
+	assert_string_equal(c->event_log_dir, "/e");
+	assert_int_equal(config_derive(c, err, sizeof(err)), 0);
+	assert_string_equal(c->launch_socket, "/run/l.sock");
+	assert_string_equal(c->event_log_dir, "/e");
 	config_free(c);
 }
 
@@ -145,6 +160,15 @@ test_bad_fields(void **state)
 	expect_error("{\"roles\":{\"0\":[\"mint\"],\"root\":[\"admin\"]}}", "roles");
 	expect_error("{\"roles\":{\"007\":[\"mint\"]}}", "roles");
 	expect_error("{\"roles\":{\"4294967295\":[\"mint\"]}}", "roles");
+	expect_error("{\"roles\":{\"0\":[\"launch\",\"launch\"]}}", "roles.0");
+	expect_error("{\"launch_socket\":\"rel.sock\"}", "launch_socket");
+	expect_error("{\"launch_socket\":1}", "launch_socket");
+	expect_error("{\"launch_socket\":\"/run/warrant/attestd.sock\"}", "launch_socket");
+	expect_error("{\"launch_pcr\":24}", "launch_pcr");
+	expect_error("{\"launch_pcr\":-1}", "launch_pcr");
+	expect_error("{\"launch_pcr\":\"15\"}", "launch_pcr");
+	expect_error("{\"event_log_dir\":\"events\"}", "event_log_dir");
+	expect_error("{\"event_log_dir\":\"\"}", "event_log_dir");
 }
 
 static void
@@ -181,6 +205,7 @@ test_roles(void **state)
 	assert_non_null(g);
 	assert_true(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
 	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_LAUNCH, NULL));
 	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, "proxy"));
 
 	g = config_grant_for(c, 65534);
@@ -196,6 +221,7 @@ test_roles(void **state)
 	g = config_grant_for(c, 1000);
 	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "anything"));
 	assert_false(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_LAUNCH, NULL));
 
 	/* Listed with no role, or not listed: no role at all. */
 	assert_null(config_grant_for(c, 1001));
@@ -204,6 +230,16 @@ test_roles(void **state)
 	/* roles given: attestd's own uid gets nothing implicitly. */
 	c->self_uid = 4242;
 	assert_null(config_grant_for(c, 4242));
+	config_free(c);
+
+	/* launch alone: the launch socket and status, nothing else. */
+	assert_int_equal(parse("{\"roles\":{\"1002\":[\"launch\"]}}", &c, err, sizeof(err)), 0);
+	g = config_grant_for(c, 1002);
+	assert_non_null(g);
+	assert_true(config_allows(g, CONFIG_ROLE_LAUNCH, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
+	assert_false(config_allows(g, CONFIG_ROLE_VERIFY, "vmhost"));
 	config_free(c);
 }
 
@@ -221,8 +257,10 @@ test_default_roles(void **state)
 	assert_true(config_allows(g, CONFIG_ROLE_ADMIN, NULL));
 	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
 	assert_true(config_allows(g, CONFIG_ROLE_VERIFY, "proxy"));
+	assert_true(config_allows(g, CONFIG_ROLE_LAUNCH, NULL));
 	g = config_grant_for(c, 999);
 	assert_true(config_allows(g, CONFIG_ROLE_MINT, NULL));
+	assert_true(config_allows(g, CONFIG_ROLE_LAUNCH, NULL));
 	assert_null(config_grant_for(c, 1000));
 	config_free(c);
 }
@@ -254,6 +292,26 @@ test_check(void **state)
 	(void)snprintf(c->state_dir, sizeof(c->state_dir), "keys");
 	assert_true(config_check(c, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "state_dir"));
+	/* The derived paths follow the overridden ones. */
+	(void)snprintf(c->state_dir, sizeof(c->state_dir), "/srv/w/");
+	assert_int_equal(config_derive(c, err, sizeof(err)), 0);
+	assert_string_equal(c->launch_socket, "/run/attestd-launch.sock");
+	assert_string_equal(c->event_log_dir, "/srv/w/events");
+	/* --launch-socket bypasses the parser too. */
+	(void)snprintf(c->launch_socket, sizeof(c->launch_socket), "l.sock");
+	assert_true(config_check(c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "launch_socket"));
+	(void)snprintf(c->launch_socket, sizeof(c->launch_socket), "/run/a.sock");
+	assert_true(config_check(c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "launch_socket"));
+	config_free(c);
+
+	/* A socket deep enough that the launch socket beside it would not fit
+	 * in sun_path: refused by name, not truncated. */
+	assert_int_equal(config_new(&c), 0);
+	(void)snprintf(c->socket, sizeof(c->socket), "/%095d/a.sock", 0);
+	assert_true(config_derive(c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "launch_socket"));
 	config_free(c);
 }
 
