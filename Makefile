@@ -44,18 +44,21 @@ BIN     := $(OUT)/bin
 LIB_SRCS     := $(wildcard lib/*.c)
 ATTESTD_SRCS := $(filter-out attestd/main.c attestd/attestctl.c,$(wildcard attestd/*.c))
 KEYS_SRCS    := $(filter-out keys/main.c,$(wildcard keys/*.c))
+VMHOST_SRCS  := $(filter-out vmhost/main.c,$(wildcard vmhost/*.c))
 
 LIBWARRANT   := $(OUT)/lib/libwarrant.a
 LIBATTESTD   := $(OUT)/lib/libattestd.a
 LIBKEYS      := $(OUT)/lib/libkeys.a
+LIBVMHOST    := $(OUT)/lib/libvmhost.a
 
 PROGRAMS     := $(if $(wildcard attestd/main.c),$(BIN)/attestd) \
                 $(if $(wildcard attestd/attestctl.c),$(BIN)/attestctl) \
-                $(if $(wildcard keys/main.c),$(BIN)/attest-keys)
+                $(if $(wildcard keys/main.c),$(BIN)/attest-keys) \
+                $(if $(wildcard vmhost/main.c),$(BIN)/vmhost)
 UNIT_TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES      := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/bench_*.c))
 
-.PHONY: all check test deps demo bench fuzz fuzz-build install clean
+.PHONY: all check test deps demo bench fuzz fuzz-build install clean guest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -66,6 +69,7 @@ $(OBJ)/%.o: %.c
 $(LIBWARRANT): $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
 $(LIBATTESTD): $(patsubst %.c,$(OBJ)/%.o,$(ATTESTD_SRCS))
 $(LIBKEYS):    $(patsubst %.c,$(OBJ)/%.o,$(KEYS_SRCS))
+$(LIBVMHOST):  $(patsubst %.c,$(OBJ)/%.o,$(VMHOST_SRCS))
 $(OUT)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -74,27 +78,33 @@ $(OUT)/lib/%.a:
 $(BIN)/attestd: $(OBJ)/attestd/main.o $(LIBATTESTD) $(LIBWARRANT)
 $(BIN)/attestctl: $(OBJ)/attestd/attestctl.o $(LIBWARRANT)
 $(BIN)/attest-keys: $(OBJ)/keys/main.o $(LIBKEYS) $(LIBWARRANT)
+$(BIN)/vmhost: $(OBJ)/vmhost/main.o $(LIBVMHOST) $(LIBWARRANT)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBWARRANT)
+$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBVMHOST) $(LIBWARRANT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBWARRANT)
+$(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBVMHOST) $(LIBWARRANT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
 deps:
 	@scripts/install-deps
 
+# The test guest: a Debian cloud kernel and a busybox initramfs, cached.
+guest: build/guest/.stamp
+build/guest/.stamp: scripts/build-guest guest/init $(wildcard build/guest/warrant-agent)
+	scripts/build-guest
+
 # `check` installs what is missing first, then builds in a sub-make so that
 # pkg-config above is evaluated with the packages present.
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: $(PROGRAMS) $(UNIT_TESTS) fuzz-build
+test: $(PROGRAMS) $(UNIT_TESTS) fuzz-build guest
 	@BIN=$(BIN) TESTBIN=$(OUT)/tests FUZZBIN=build/fuzz tests/run
 
 demo: deps
@@ -112,9 +122,11 @@ FUZZ_CC   := clang
 FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined \
               $(shell pkg-config --cflags $(PKGS))
 fuzz-build: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ATTESTD_SRCS) $(wildcard lib/*.h attestd/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ATTESTD_SRCS) $(VMHOST_SRCS) \
+              $(wildcard lib/*.h attestd/*.h vmhost/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(ATTESTD_SRCS) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Ivmhost -o $@ $< $(LIB_SRCS) $(ATTESTD_SRCS) $(VMHOST_SRCS) \
+	    $(LDLIBS)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
