@@ -1,0 +1,1260 @@
+/* vmhost: the host launcher. `vmhost launch MANIFEST` seals the manifest's
+ * artifacts into memfds, has attestd measure them (launch socket), checks
+ * the launch token it gets back, and boots the VMM on exactly those
+ * descriptors; `vmhost list` and `vmhost stop NAME` manage what runs.
+ * docs/vmhost.md describes the whole flow.
+ *
+ * Exit status: 0 success, 1 failure or refusal, 2 usage error; with
+ * `launch --foreground`, QEMU's own exit status (128 + N if a signal N
+ * ended it). Results are JSON on stdout, messages on stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel.h"
+#include "artifact.h"
+#include "firecracker.h"
+#include "fsutil.h"
+#include "launch.h"
+#include "launchauth.h"
+#include "log.h"
+#include "manifest.h"
+#include "parse.h"
+#include "qemu.h"
+#include "token.h"
+#include "verifier.h"
+#include "vm.h"
+
+#define DEFAULT_ATTESTD_SOCKET  "/run/warrant/attestd.sock"
+#define DEFAULT_LAUNCH_SOCKET   "/run/warrant/attestd-launch.sock"
+#define DEFAULT_RUN_PARENT      "/run/warrant"
+#define PAUSE_MAX_MS            60000
+#define PAUSE_POLL_MS           100
+#define READY_TIMEOUT_MS        60000
+#define MAX_POSITIONAL          2
+#define FC_DEFAULT_JAILER       "/usr/bin/jailer"
+#define FC_DEFAULT_FIRECRACKER  "/usr/bin/firecracker"
+#define FC_DEFAULT_CHROOT_BASE  "/srv/jailer"
+#define FC_DEFAULT_USER         "warrant-vm"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+"usage: vmhost COMMAND [OPTIONS] [ARGS]\n"
+"\n"
+"  launch [--attestd-socket P] [--launch-socket P] [--pause-before-boot FILE]\n"
+"         QEMU:        [--run-dir D] [--accel auto|kvm|tcg] [--qemu PATH]\n"
+"                      [--foreground]\n"
+"         Firecracker: [--dry-run] [--jailer PATH] [--firecracker PATH]\n"
+"                      [--chroot-base D] [--jail-uid N] [--jail-gid N]\n"
+"                      [--guest-cid N]\n"
+"         MANIFEST\n"
+"      seal MANIFEST's artifacts, have attestd measure them, verify the\n"
+"      launch token and boot exactly the measured bytes. --foreground runs\n"
+"      until the guest powers off with its console on stdout; otherwise the\n"
+"      VM runs in the background (console in RUNDIR/NAME/console.log).\n"
+"      For vmm \"firecracker\": stage the jail (CHROOT_BASE, default\n"
+"      " FC_DEFAULT_CHROOT_BASE "), write the config, print the jailer command;\n"
+"      --dry-run stops there. The jail's uid and gid default to user\n"
+"      " FC_DEFAULT_USER "'s. --pause-before-boot FILE is a debugging aid for\n"
+"      tests: wait (at most 60 s) after measurement and verification until\n"
+"      FILE exists, then boot.\n"
+"  list [--run-dir D]\n"
+"      print the running VMs as JSON\n"
+"  stop [--run-dir D] NAME\n"
+"      stop the VM NAME (SIGTERM, then SIGKILL) and remove its run state\n"
+"\n"
+"Sockets default to $WARRANT_ATTESTD_SOCKET, else " DEFAULT_ATTESTD_SOCKET ",\n"
+"and $WARRANT_LAUNCH_SOCKET, else " DEFAULT_LAUNCH_SOCKET ".\n"
+"The run folder defaults to " VM_RUN_DIR_DEFAULT " (mode 0700).\n"
+"Exit status: 0 success, 1 failure or refusal, 2 usage error; launch\n"
+"--foreground exits with QEMU's status.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vmhost: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(try 'vmhost --help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* --- options ------------------------------------------------------------- */
+
+/* Long options only, "--name VALUE", "--name=VALUE" or a bare "--flag",
+ * each at most once; no abbreviations, so a typo is an error. */
+struct opt {
+	const char *name;
+	bool flag;
+	const char *value;
+	bool set;
+};
+
+struct args {
+	size_t n_pos;
+	const char *pos[MAX_POSITIONAL];
+	bool help;
+};
+
+static int
+parse_args(int argc, char **argv, struct opt *opts, struct args *ret)
+{
+	struct args a = { 0, { NULL }, false };
+	bool only_pos = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *s = argv[i], *eq;
+		struct opt *o;
+		size_t nlen;
+
+		if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
+			if (a.n_pos == MAX_POSITIONAL) {
+				return usage_error("too many arguments at '%s'", s);
+			}
+			a.pos[a.n_pos++] = s;
+			continue;
+		}
+		if (strcmp(s, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			a.help = true;
+			continue;
+		}
+		if (strncmp(s, "--", 2) != 0) {
+			return usage_error("unknown option '%s'", s);
+		}
+		eq = strchr(s, '=');
+		nlen = eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2);
+		for (o = opts; o->name != NULL; o++) {
+			if (strlen(o->name) == nlen && strncmp(o->name, s + 2, nlen) == 0) {
+				break;
+			}
+		}
+		if (o->name == NULL) {
+			return usage_error("unknown option '%s'", s);
+		}
+		if (o->set) {
+			return usage_error("option '--%s' given twice", o->name);
+		}
+		o->set = true;
+		if (o->flag) {
+			if (eq != NULL) {
+				return usage_error("option '--%s' takes no value", o->name);
+			}
+			continue;
+		}
+		if (eq != NULL) {
+			o->value = eq + 1;
+		} else if (i + 1 < argc) {
+			o->value = argv[++i];
+		} else {
+			return usage_error("option '--%s' needs a value", o->name);
+		}
+		if (o->value[0] == '\0') {
+			return usage_error("option '--%s' needs a non-empty value", o->name);
+		}
+	}
+	*ret = a;
+	return 0;
+}
+
+static const char *
+env_or(const char *opt, const char *env, const char *def)
+{
+	const char *e;
+
+	if (opt != NULL) {
+		return opt;
+	}
+	e = getenv(env);
+	return e != NULL && e[0] != '\0' ? e : def;
+}
+
+static void
+print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s != NULL) {
+		printf("%s\n", s);
+		free(s);
+	}
+	(void)fflush(stdout);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+nap_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/* Descriptors 0..2 must be open: otherwise the first memfd would become
+ * QEMU's stdout. */
+static int
+ensure_std_fds(void)
+{
+	int fd;
+
+	for (;;) {
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			return -errno;
+		}
+		if (fd > 2) {
+			(void)close(fd);
+			return 0;
+		}
+		/* It landed on 0..2: keep it there, without close-on-exec. */
+		if (fcntl(fd, F_SETFD, 0) != 0) {
+			return -errno;
+		}
+	}
+}
+
+/* --- launch: measurement and verification -------------------------------- */
+
+static const char *
+launch_error(int r)
+{
+	switch (r) {
+	case -ENOENT: {
+		return "no launch socket there (is attestd running with its launch socket? "
+		    "see --launch-socket)";
+	}
+	case -ECONNREFUSED: {
+		return "connection refused (is attestd running?)";
+	}
+	case -EACCES: {
+		return "attestd refused: this uid may not launch VMs (403)";
+	}
+	case -EINVAL: {
+		return "attestd rejected the request (400)";
+	}
+	case -EFBIG: {
+		return "attestd refused the request as too large (413)";
+	}
+	case -EAGAIN: {
+		return "attestd cannot measure now: TPM unreachable or its PCR policy "
+		    "violated (503)";
+	}
+	case -EIO: {
+		return "attestd failed internally (500)";
+	}
+	case -EPROTO: {
+		return "a malformed reply from the launch socket";
+	}
+	case -ETIMEDOUT: {
+		return "timed out";
+	}
+	default: {
+		return strerror(-r);
+	}
+	}
+}
+
+static int
+seal_one(const char *path, const char *label, uint64_t max, int *ret_fd)
+{
+	uint64_t size = 0;
+	int r;
+
+	r = artifact_seal(path, label, max, ret_fd, &size);
+	switch (r) {
+	case 0: {
+		return 0;
+	}
+	case -EFBIG: {
+		log_error("cannot seal the %s: %s is larger than %llu bytes", label, path,
+		    (unsigned long long)max);
+		break;
+	}
+	case -ELOOP: {
+		log_error("cannot seal the %s: %s is a symbolic link; name the file itself", label,
+		    path);
+		break;
+	}
+	case -EINVAL: {
+		log_error("cannot seal the %s: %s is not a regular file", label, path);
+		break;
+	}
+	case -ESTALE: {
+		log_error("cannot seal the %s: %s changed size while it was copied", label, path);
+		break;
+	}
+	default: {
+		log_error("cannot seal the %s: %s: %s", label, path, strerror(-r));
+		break;
+	}
+	}
+	return r;
+}
+
+/* Wait until path exists, at most PAUSE_MAX_MS. */
+static int
+pause_until(const char *path)
+{
+	uint64_t deadline = mono_ms() + PAUSE_MAX_MS;
+	struct stat st;
+
+	log_info("paused before boot (debugging aid): waiting up to %d s for %s",
+	    PAUSE_MAX_MS / 1000, path);
+	for (;;) {
+		if (lstat(path, &st) == 0) {
+			log_info("%s exists: booting the measured artifacts", path);
+			return 0;
+		}
+		if (mono_ms() >= deadline) {
+			log_error("%s did not appear within %d s; not booting", path,
+			    PAUSE_MAX_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		nap_ms(PAUSE_POLL_MS);
+	}
+}
+
+struct launch_opts {
+	const char *manifest;
+	const char *attestd_socket;
+	const char *launch_socket;
+	const char *run_dir;
+	const char *qemu;
+	const char *pause_file;
+	enum accel_mode accel_mode;
+	bool foreground;
+	bool dry_run;
+};
+
+/* What a launch has and has to release. */
+struct launch_ctx {
+	struct manifest *m;
+	struct launch_fds fds;
+	struct vm_run *run;
+	char vm_id[VM_ID_MAX + 1];
+	char launch_digest[65];
+	enum accel_kind accel;
+};
+
+static void
+launch_ctx_clear(struct launch_ctx *c, bool remove_state)
+{
+	if (c->fds.kernel >= 0) {
+		(void)close(c->fds.kernel);
+	}
+	if (c->fds.initrd >= 0) {
+		(void)close(c->fds.initrd);
+	}
+	if (c->fds.rootfs >= 0) {
+		(void)close(c->fds.rootfs);
+	}
+	c->fds.kernel = c->fds.initrd = c->fds.rootfs = -1;
+	vm_run_free(c->run, remove_state);
+	c->run = NULL;
+	manifest_free(c->m);
+	c->m = NULL;
+}
+
+/* Measure and verify: on success the artifacts are sealed in c->fds,
+ * c->vm_id and c->launch_digest are what attestd measured, and the launch
+ * token bound to them has verified. */
+static int
+measure_and_verify(const struct launch_opts *o, struct launch_ctx *c)
+{
+	struct launch_result lr;
+	struct verifier *v = NULL;
+	json_t *config = NULL;
+	const char *reason = "refused";
+	int r;
+
+	memset(&lr, 0, sizeof(lr));
+	if ((r = seal_one(c->m->kernel, "kernel", MANIFEST_KERNEL_MAX, &c->fds.kernel)) != 0 ||
+	    (r = seal_one(c->m->initrd, "initrd", MANIFEST_INITRD_MAX, &c->fds.initrd)) != 0 ||
+	    (c->m->rootfs[0] != '\0' &&
+	     (r = seal_one(c->m->rootfs, "rootfs", MANIFEST_ROOTFS_MAX, &c->fds.rootfs)) != 0)) {
+		goto out;
+	}
+	r = launch_measure(o->launch_socket, c->m, &c->fds, &lr);
+	if (r != 0) {
+		log_error("cannot measure %s: %s: %s", c->m->name, o->launch_socket, launch_error(r));
+		goto out;
+	}
+	config = manifest_config(c->m);
+	if (config == NULL) {
+		r = -ENOMEM;
+		log_error("cannot verify the launch token: out of memory");
+		goto out;
+	}
+	r = verifier_new(o->attestd_socket, LAUNCHAUTH_AUDIENCE, &v);
+	if (r != 0) {
+		log_error("cannot verify the launch token: %s", strerror(-r));
+		goto out;
+	}
+	r = launchauth_check(v, lr.token, lr.vm_id, lr.launch_digest, config, 0, &reason);
+	if (r != 0) {
+		log_error("refusing to boot %s: the launch token for vm %s, launch digest %s does "
+		    "not verify: %s", c->m->name, lr.vm_id, lr.launch_digest, reason);
+		r = -EPERM;
+		goto out;
+	}
+	memcpy(c->vm_id, lr.vm_id, sizeof(c->vm_id) - 1);
+	c->vm_id[sizeof(c->vm_id) - 1] = '\0';
+	memcpy(c->launch_digest, lr.launch_digest, sizeof(c->launch_digest));
+	log_info("measured %s: vm %s, launch digest %s; launch token verified", c->m->name,
+	    c->vm_id, c->launch_digest);
+	r = 0;
+out:
+	verifier_free(v);
+	json_decref(config);
+	launch_result_clear(&lr);
+	return r;
+}
+
+/* --- launch: QEMU -------------------------------------------------------- */
+
+static int
+block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	return sigprocmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -errno;
+}
+
+static void
+fill_state(const struct launch_ctx *c, pid_t qemu_pid, bool foreground, struct vm_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	(void)snprintf(s->name, sizeof(s->name), "%s", c->m->name);
+	(void)snprintf(s->vm_id, sizeof(s->vm_id), "%s", c->vm_id);
+	(void)snprintf(s->launch_digest, sizeof(s->launch_digest), "%s", c->launch_digest);
+	(void)snprintf(s->vmm, sizeof(s->vmm), "qemu");
+	(void)snprintf(s->accel, sizeof(s->accel), "%s", accel_name(c->accel));
+	s->started = (int64_t)time(NULL);
+	s->pid = getpid();
+	(void)vm_proc_start(s->pid, &s->pid_start);
+	s->vmm_pid = qemu_pid;
+	/* QEMU may have died already: then 0, and list will not show it. */
+	(void)vm_proc_start(qemu_pid, &s->vmm_start);
+	s->foreground = foreground;
+}
+
+static void
+log_outcome(const char *name, const struct qemu_outcome *oc)
+{
+	int st = oc->wait_status;
+
+	if (oc->stop_signal != 0) {
+		log_info("stopped %s on signal %d%s; QEMU exit status %d", name, oc->stop_signal,
+		    oc->killed ? " (QEMU needed SIGKILL)" : "", qemu_exit_code(st));
+	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		log_info("%s: the guest powered off; QEMU exited with status 0", name);
+	} else if (WIFEXITED(st)) {
+		log_error("%s: QEMU failed with status %d (its messages are on standard error "
+		    "or in vmhost.log)", name, WEXITSTATUS(st));
+	} else if (WIFSIGNALED(st)) {
+		log_info("%s: QEMU was killed by signal %d", name, WTERMSIG(st));
+	}
+	if (oc->console_lost) {
+		log_warn("%s: the console could not be written; the rest of it was discarded", name);
+	}
+}
+
+/* Start QEMU on c's descriptors, publish the run state and supervise it
+ * until it exits. console_out: where the console goes. ready_fd: see
+ * qemu_supervise. Returns the exit code for vmhost. */
+static int
+run_qemu(const struct launch_opts *o, struct launch_ctx *c, int console_out, bool foreground,
+    int ready_fd)
+{
+	struct qemu_config qc;
+	struct qemu_supervise sv;
+	struct qemu_outcome oc;
+	struct vm_state st;
+	char agent[PATH_MAX];
+	char **argv = NULL;
+	int pipefd[2] = { -1, -1 }, rc = EXIT_FAIL, r;
+	pid_t pid = -1;
+
+	r = vm_run_path(c->run, "agent.sock", agent, sizeof(agent));
+	if (r != 0 || strlen(agent) > QEMU_SUN_PATH_MAX) {
+		log_error("the agent socket path %s/%s/agent.sock is too long for a unix socket "
+		    "(%d bytes at most); choose a shorter --run-dir", o->run_dir, c->m->name,
+		    QEMU_SUN_PATH_MAX);
+		goto out;
+	}
+	memset(&qc, 0, sizeof(qc));
+	qc.binary = o->qemu;
+	qc.memory_mib = c->m->memory_mib;
+	qc.vcpus = c->m->vcpus;
+	qc.accel = c->accel;
+	qc.kernel_fd = c->fds.kernel;
+	qc.initrd_fd = c->fds.initrd;
+	qc.rootfs_fd = c->fds.rootfs;
+	qc.cmdline = c->m->cmdline;
+	qc.agent_socket = agent;
+	r = qemu_argv_new(&qc, &argv);
+	if (r != 0) {
+		log_error("cannot build QEMU's command line: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = block_signals()) != 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		log_error("cannot prepare to run QEMU: %s", strerror(r != 0 ? -r : errno));
+		goto out;
+	}
+	r = qemu_spawn(&qc, argv, pipefd[1], STDERR_FILENO, &pid);
+	if (r != 0) {
+		log_error("cannot run %s: %s", o->qemu, strerror(-r));
+		goto out;
+	}
+	(void)close(pipefd[1]);
+	pipefd[1] = -1;
+	fill_state(c, pid, foreground, &st);
+	r = vm_run_publish(c->run, &st);
+	if (r != 0) {
+		/* Without run state nobody could list or stop it: do not run. */
+		log_error("cannot write the run state of %s: %s; stopping QEMU", c->m->name,
+		    strerror(-r));
+		(void)kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+		goto out;
+	}
+	log_info("booting %s under QEMU (pid %d, accel %s)", c->m->name, (int)pid,
+	    accel_name(c->accel));
+	memset(&sv, 0, sizeof(sv));
+	sv.pid = pid;
+	sv.console_fd = pipefd[0];
+	sv.out_fd = console_out;
+	sv.grace_ms = QEMU_STOP_GRACE_MS;
+	sv.ready_path = ready_fd >= 0 ? agent : NULL;
+	sv.ready_fd = ready_fd;
+	ready_fd = -1;   /* qemu_supervise closes it */
+	r = qemu_supervise(&sv, &oc);
+	if (r != 0) {
+		log_error("supervising QEMU failed: %s; killing it", strerror(-r));
+		(void)kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+		goto out;
+	}
+	log_outcome(c->m->name, &oc);
+	rc = qemu_exit_code(oc.wait_status);
+out:
+	if (ready_fd >= 0) {
+		(void)close(ready_fd);
+	}
+	if (pipefd[0] >= 0) {
+		(void)close(pipefd[0]);
+	}
+	if (pipefd[1] >= 0) {
+		(void)close(pipefd[1]);
+	}
+	qemu_argv_free(argv);
+	return rc;
+}
+
+static int
+open_log(const struct vm_run *run, const char *leaf, int *ret)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	r = vm_run_path(run, leaf, path, sizeof(path));
+	if (r != 0) {
+		return r;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		return -errno;
+	}
+	*ret = fd;
+	return 0;
+}
+
+/* The daemon side of a background launch: detached, logging into
+ * RUNDIR/NAME/vmhost.log, the console into console.log. Never returns. */
+static void __attribute__((noreturn))
+supervisor_main(const struct launch_opts *o, struct launch_ctx *c, int ready_fd)
+{
+	int logfd = -1, confd = -1, nul, rc = EXIT_FAIL;
+
+	if (open_log(c->run, "vmhost.log", &logfd) != 0 ||
+	    open_log(c->run, "console.log", &confd) != 0) {
+		goto out;
+	}
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(nul, STDOUT_FILENO) < 0 ||
+	    dup2(logfd, STDERR_FILENO) < 0) {
+		goto out;
+	}
+	if (nul > STDERR_FILENO) {
+		(void)close(nul);
+	}
+	(void)close(logfd);
+	logfd = -1;
+	if (chdir("/") != 0) {
+		goto out;
+	}
+	log_info("supervising %s (vm %s)", c->m->name, c->vm_id);
+	rc = run_qemu(o, c, confd, false, ready_fd);
+	ready_fd = -1;
+out:
+	if (ready_fd >= 0) {
+		(void)close(ready_fd);
+	}
+	if (confd >= 0) {
+		(void)close(confd);
+	}
+	if (logfd >= 0) {
+		(void)close(logfd);
+	}
+	launch_ctx_clear(c, true);
+	_exit(rc);
+}
+
+/* Fork the supervisor away (double fork, new session) and wait until it
+ * reports QEMU up (its agent socket exists) or gone. */
+static int
+launch_background(const struct launch_opts *o, struct launch_ctx *c)
+{
+	char dir_path[PATH_MAX];
+	struct vm_state st;
+	json_t *j = NULL;
+	int p[2] = { -1, -1 }, rc = EXIT_FAIL, status;
+	pid_t pid;
+	char byte = 0;
+
+	(void)fflush(stdout);
+	(void)fflush(stderr);
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		log_error("cannot start the supervisor: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("cannot start the supervisor: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		(void)close(p[0]);
+		if (setsid() < 0) {
+			_exit(EXIT_FAIL);
+		}
+		pid = fork();
+		if (pid != 0) {
+			_exit(pid < 0 ? EXIT_FAIL : EXIT_OK);
+		}
+		supervisor_main(o, c, p[1]);
+	}
+	(void)close(p[1]);
+	p[1] = -1;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	}
+	{
+		struct pollfd pfd = { p[0], POLLIN, 0 };
+		uint64_t deadline = mono_ms() + READY_TIMEOUT_MS;
+
+		for (;;) {
+			uint64_t now = mono_ms();
+			int pr;
+
+			if (now >= deadline) {
+				break;
+			}
+			pr = poll(&pfd, 1, (int)(deadline - now));
+			if (pr < 0 && errno == EINTR) {
+				continue;
+			}
+			if (pr > 0 && read(p[0], &byte, 1) < 0 && errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+	}
+	(void)snprintf(dir_path, sizeof(dir_path), "%s/%s", o->run_dir, c->m->name);
+	if (byte != 'R') {
+		log_error("%s did not start; see %s/vmhost.log and %s/console.log", c->m->name,
+		    dir_path, dir_path);
+		goto out;
+	}
+	if (vm_state_read(o->run_dir, c->m->name, &st) != 0 || (j = vm_state_to_json(&st)) == NULL) {
+		log_error("%s started, but its run state cannot be read back", c->m->name);
+		goto out;
+	}
+	(void)json_object_set_new(j, "console", json_sprintf("%s/console.log", dir_path));
+	(void)json_object_set_new(j, "agent_socket", json_sprintf("%s/agent.sock", dir_path));
+	print_json(j);
+	rc = EXIT_OK;
+out:
+	json_decref(j);
+	if (p[0] >= 0) {
+		(void)close(p[0]);
+	}
+	if (p[1] >= 0) {
+		(void)close(p[1]);
+	}
+	return rc;
+}
+
+/* --- launch: Firecracker -------------------------------------------------- */
+
+struct fc_opts {
+	const char *jailer;
+	const char *firecracker;
+	const char *chroot_base;
+	const char *uid;
+	const char *gid;
+	const char *cid;
+};
+
+/* The guest's vsock CID: unique per host, so derived from the VM id
+ * (attestd makes those unique) unless given. */
+static int
+derive_cid(const char *vm_id, uint32_t *ret)
+{
+	static const char label[] = "warrant/v1/vsock-cid";
+	uint8_t h[32];
+	uint32_t v;
+	int r;
+
+	r = token_hmac((const uint8_t *)label, sizeof(label) - 1, vm_id, strlen(vm_id), h);
+	if (r != 0) {
+		return r;
+	}
+	v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	*ret = FC_GUEST_CID_MIN + v % (FC_GUEST_CID_MAX - FC_GUEST_CID_MIN + 1);
+	return 0;
+}
+
+static int
+fc_jail_setup(const struct fc_opts *f, const char *vm_id, struct fc_jail *j)
+{
+	struct passwd *pw = NULL;
+	uint64_t v;
+
+	memset(j, 0, sizeof(*j));
+	j->jailer = f->jailer != NULL ? f->jailer : FC_DEFAULT_JAILER;
+	j->exec_file = f->firecracker != NULL ? f->firecracker : FC_DEFAULT_FIRECRACKER;
+	j->chroot_base = f->chroot_base != NULL ? f->chroot_base : FC_DEFAULT_CHROOT_BASE;
+	j->daemonize = false;
+	if (f->uid == NULL || f->gid == NULL) {
+		pw = getpwnam(FC_DEFAULT_USER);
+		if (pw == NULL) {
+			log_error("no user %s for the jail: create one, or give --jail-uid and "
+			    "--jail-gid", FC_DEFAULT_USER);
+			return -ENOENT;
+		}
+	}
+	if (f->uid != NULL) {
+		if (parse_u64(f->uid, 1, UINT32_MAX - 1, &v) != 0) {
+			log_error("--jail-uid '%s': expected a uid other than 0", f->uid);
+			return -EINVAL;
+		}
+		j->uid = (uid_t)v;
+	} else {
+		j->uid = pw->pw_uid;
+	}
+	if (f->gid != NULL) {
+		if (parse_u64(f->gid, 1, UINT32_MAX - 1, &v) != 0) {
+			log_error("--jail-gid '%s': expected a gid other than 0", f->gid);
+			return -EINVAL;
+		}
+		j->gid = (gid_t)v;
+	} else {
+		j->gid = pw->pw_gid;
+	}
+	if (f->cid != NULL) {
+		if (parse_u64(f->cid, FC_GUEST_CID_MIN, FC_GUEST_CID_MAX, &v) != 0) {
+			log_error("--guest-cid '%s': expected an integer in %u..%u", f->cid,
+			    FC_GUEST_CID_MIN, FC_GUEST_CID_MAX);
+			return -EINVAL;
+		}
+		j->guest_cid = (uint32_t)v;
+	} else if (derive_cid(vm_id, &j->guest_cid) != 0) {
+		return -EIO;
+	}
+	return 0;
+}
+
+/* One argument as a POSIX shell would need it. */
+static json_t *
+shell_quote(char *const *argv)
+{
+	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_./:=@%+,-";
+	json_t *line = json_string("");
+	size_t i;
+
+	for (i = 0; line != NULL && argv[i] != NULL; i++) {
+		const char *a = argv[i];
+		char *q = NULL;
+		size_t k, n = 0;
+
+		if (a[0] != '\0' && strspn(a, safe) == strlen(a)) {
+			q = strdup(a);
+		} else if ((q = malloc(4 * strlen(a) + 3)) != NULL) {
+			q[n++] = '\'';
+			for (k = 0; a[k] != '\0'; k++) {
+				if (a[k] == '\'') {
+					memcpy(q + n, "'\\''", 4);
+					n += 4;
+				} else {
+					q[n++] = a[k];
+				}
+			}
+			q[n++] = '\'';
+			q[n] = '\0';
+		}
+		if (q == NULL) {
+			json_decref(line);
+			return NULL;
+		}
+		{
+			json_t *next = json_sprintf("%s%s%s", json_string_value(line),
+			    i == 0 ? "" : " ", q);
+
+			json_decref(line);
+			line = next;
+		}
+		free(q);
+	}
+	return line;
+}
+
+/* Run the jailer in the foreground with a clean environment and only
+ * standard descriptors, and wait for it. Never run here: Firecracker is
+ * not installable on the machines this was written on (docs/vmhost.md). */
+static int
+run_jailer(char *const *argv)
+{
+	static char env_path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *envp[] = { env_path, NULL };
+	int status = 0;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		return -errno;
+	}
+	if (pid == 0) {
+		(void)close_range(3, ~0U, 0);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			return -errno;
+		}
+	}
+	return qemu_exit_code(status);
+}
+
+static int
+launch_firecracker(const struct launch_opts *o, const struct fc_opts *f, struct launch_ctx *c)
+{
+	struct fc_jail j;
+	char err[512], root[PATH_MAX], cfg[PATH_MAX];
+	char **argv = NULL;
+	json_t *out = NULL, *jargv = NULL, *line = NULL;
+	bool installed;
+	int rc = EXIT_FAIL, r, i, listen_fd = -1;
+
+	if (measure_and_verify(o, c) != 0) {
+		goto out;
+	}
+	if (o->pause_file != NULL && pause_until(o->pause_file) != 0) {
+		goto out;
+	}
+	if (fc_jail_setup(f, c->vm_id, &j) != 0) {
+		goto out;
+	}
+	r = fs_ensure_dir(j.chroot_base, 0755);
+	if (r != 0) {
+		log_error("cannot create the chroot base %s: %s", j.chroot_base, strerror(-r));
+		goto out;
+	}
+	err[0] = '\0';
+	if ((r = fc_stage(c->m, c->vm_id, &j, &c->fds, err, sizeof(err))) != 0 ||
+	    (r = fc_jailer_argv_new(c->vm_id, &j, &argv, err, sizeof(err))) != 0) {
+		log_error("%s", err[0] != '\0' ? err : strerror(-r));
+		goto out;
+	}
+	if (fc_jail_path(c->vm_id, &j, "", root, sizeof(root)) != 0 ||
+	    fc_jail_path(c->vm_id, &j, FC_CONFIG_NAME, cfg, sizeof(cfg)) != 0) {
+		log_error("the jail path of %s is too long", c->vm_id);
+		goto out;
+	}
+	jargv = json_array();
+	line = shell_quote(argv);
+	if (jargv == NULL || line == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	for (i = 0; argv[i] != NULL; i++) {
+		(void)json_array_append_new(jargv, json_string(argv[i]));
+	}
+	out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O, s:O}", "name", c->m->name,
+	    "vm_id", c->vm_id, "launch_digest", c->launch_digest, "vmm", "firecracker",
+	    "jail", root, "config", cfg, "guest_cid", (json_int_t)j.guest_cid,
+	    "jailer_argv", jargv, "command", line);
+	if (out == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	print_json(out);
+	log_info("staged the jail of %s in %s; jailer command: %s", c->m->name, root,
+	    json_string_value(line));
+	if (o->dry_run) {
+		log_info("--dry-run: not starting the jailer; the staged jail stays for inspection");
+		rc = EXIT_OK;
+		goto out;
+	}
+	installed = access(j.jailer, X_OK) == 0 && access(j.exec_file, X_OK) == 0;
+	if (!installed) {
+		log_error("firecracker is not installed (%s or %s is missing); the jail and its "
+		    "config are staged in %s and the command is printed above", j.jailer,
+		    j.exec_file, root);
+		goto out;
+	}
+	/* The guest agent's vsock connections land here; the proxy (next
+	 * issue) accepts them. */
+	r = fc_agent_listen(c->vm_id, &j, &listen_fd);
+	if (r != 0) {
+		log_error("cannot listen for the agent in %s: %s", root, strerror(-r));
+		goto out;
+	}
+	log_info("starting the jailer for %s (untested: see docs/vmhost.md)", c->m->name);
+	rc = run_jailer(argv);
+	if (rc < 0) {
+		log_error("cannot run %s: %s", j.jailer, strerror(-rc));
+		rc = EXIT_FAIL;
+	}
+	(void)fc_unstage(c->vm_id, &j);
+out:
+	if (listen_fd >= 0) {
+		(void)close(listen_fd);
+	}
+	json_decref(out);
+	json_decref(jargv);
+	json_decref(line);
+	fc_argv_free(argv);
+	return rc;
+}
+
+/* --- commands ------------------------------------------------------------ */
+
+static int
+prepare_run_dir(const char *run_dir)
+{
+	int r;
+
+	if (strcmp(run_dir, VM_RUN_DIR_DEFAULT) == 0) {
+		r = fs_ensure_dir(DEFAULT_RUN_PARENT, 0755);
+		if (r != 0) {
+			log_error("cannot create %s: %s", DEFAULT_RUN_PARENT, strerror(-r));
+			return r;
+		}
+	}
+	r = vm_rundir_prepare(run_dir);
+	if (r == -EPERM) {
+		log_error("%s must be a folder owned by uid %d and not writable by group or "
+		    "others", run_dir, (int)geteuid());
+	} else if (r != 0) {
+		log_error("cannot use the run folder %s: %s", run_dir, strerror(-r));
+	}
+	return r;
+}
+
+static int
+cmd_launch(int argc, char **argv)
+{
+	enum {
+		O_ASOCK, O_LSOCK, O_RUNDIR, O_ACCEL, O_QEMU, O_PAUSE, O_FG, O_DRY,
+		O_JAILER, O_FC, O_CHROOT, O_UID, O_GID, O_CID,
+	};
+	struct opt opts[] = {
+		{ "attestd-socket", false, NULL, false }, { "launch-socket", false, NULL, false },
+		{ "run-dir", false, NULL, false }, { "accel", false, NULL, false },
+		{ "qemu", false, NULL, false }, { "pause-before-boot", false, NULL, false },
+		{ "foreground", true, NULL, false }, { "dry-run", true, NULL, false },
+		{ "jailer", false, NULL, false }, { "firecracker", false, NULL, false },
+		{ "chroot-base", false, NULL, false }, { "jail-uid", false, NULL, false },
+		{ "jail-gid", false, NULL, false }, { "guest-cid", false, NULL, false },
+		{ NULL, false, NULL, false },
+	};
+	struct fc_opts fo;
+	struct launch_ctx c;
+	struct launch_opts o;
+	struct accel_probe probe = { ACCEL_PROBE_NOT_RUN, 0, 0 };
+	struct args a;
+	const char *why = "";
+	char err[512];
+	int rc, r;
+
+	memset(&c, 0, sizeof(c));
+	c.fds.kernel = c.fds.initrd = c.fds.rootfs = -1;
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("launch: give exactly one MANIFEST");
+	}
+	memset(&o, 0, sizeof(o));
+	o.manifest = a.pos[0];
+	o.attestd_socket = env_or(opts[O_ASOCK].value, "WARRANT_ATTESTD_SOCKET",
+	    DEFAULT_ATTESTD_SOCKET);
+	o.launch_socket = env_or(opts[O_LSOCK].value, "WARRANT_LAUNCH_SOCKET",
+	    DEFAULT_LAUNCH_SOCKET);
+	o.run_dir = opts[O_RUNDIR].value != NULL ? opts[O_RUNDIR].value : VM_RUN_DIR_DEFAULT;
+	o.qemu = opts[O_QEMU].value != NULL ? opts[O_QEMU].value : QEMU_DEFAULT_BINARY;
+	o.pause_file = opts[O_PAUSE].value;
+	o.foreground = opts[O_FG].set;
+	o.dry_run = opts[O_DRY].set;
+	if (opts[O_ACCEL].value != NULL && accel_parse_mode(opts[O_ACCEL].value, &o.accel_mode) != 0) {
+		return usage_error("launch: --accel '%s': expected auto, kvm or tcg",
+		    opts[O_ACCEL].value);
+	}
+	if (o.run_dir[0] != '/' || o.qemu[0] != '/') {
+		return usage_error("launch: --run-dir and --qemu must be absolute paths");
+	}
+	fo.jailer = opts[O_JAILER].value;
+	fo.firecracker = opts[O_FC].value;
+	fo.chroot_base = opts[O_CHROOT].value;
+	fo.uid = opts[O_UID].value;
+	fo.gid = opts[O_GID].value;
+	fo.cid = opts[O_CID].value;
+	if ((fo.jailer != NULL && fo.jailer[0] != '/') ||
+	    (fo.firecracker != NULL && fo.firecracker[0] != '/') ||
+	    (fo.chroot_base != NULL && fo.chroot_base[0] != '/')) {
+		return usage_error("launch: --jailer, --firecracker and --chroot-base must be "
+		    "absolute paths");
+	}
+
+	r = manifest_load(o.manifest, &c.m, err, sizeof(err));
+	if (r != 0) {
+		log_error("%s", err);
+		return EXIT_FAIL;
+	}
+	if (c.m->vmm == MANIFEST_VMM_FIRECRACKER) {
+		if (opts[O_ACCEL].set || opts[O_QEMU].set || opts[O_FG].set || opts[O_RUNDIR].set) {
+			rc = usage_error("launch: --accel, --qemu, --foreground and --run-dir are for "
+			    "vmm \"qemu\"; %s is for \"firecracker\"", o.manifest);
+			goto out;
+		}
+		rc = launch_firecracker(&o, &fo, &c);
+		goto out;
+	}
+	if (o.dry_run || opts[O_JAILER].set || opts[O_FC].set || opts[O_CHROOT].set ||
+	    opts[O_UID].set || opts[O_GID].set || opts[O_CID].set) {
+		rc = usage_error("launch: --dry-run, --jailer, --firecracker, --chroot-base, "
+		    "--jail-uid, --jail-gid and --guest-cid are for vmm \"firecracker\"; %s is for "
+		    "\"qemu\"", o.manifest);
+		goto out;
+	}
+
+	if (o.accel_mode == ACCEL_MODE_AUTO) {
+		(void)accel_probe_kvm(ACCEL_KVM_DEVICE, ACCEL_PROBE_TIMEOUT_MS, &probe);
+	}
+	if (accel_decide(o.accel_mode, &probe, &c.accel, &why) != 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (o.accel_mode == ACCEL_MODE_AUTO) {
+		log_info("accelerator: %s, because %s (KVM probe: %u ms, deadline %d ms)",
+		    accel_name(c.accel), why, probe.elapsed_ms, ACCEL_PROBE_TIMEOUT_MS);
+	} else {
+		log_info("accelerator: %s, %s", accel_name(c.accel), why);
+	}
+
+	rc = EXIT_FAIL;
+	if (prepare_run_dir(o.run_dir) != 0) {
+		goto out;
+	}
+	r = vm_run_acquire(o.run_dir, c.m->name, &c.run);
+	if (r == -EBUSY) {
+		log_error("a VM named %s is already running (see 'vmhost list'); not launching",
+		    c.m->name);
+		goto out;
+	}
+	if (r != 0) {
+		log_error("cannot take the name %s in %s: %s", c.m->name, o.run_dir, strerror(-r));
+		goto out;
+	}
+	if (measure_and_verify(&o, &c) != 0) {
+		goto out;
+	}
+	if (o.pause_file != NULL && pause_until(o.pause_file) != 0) {
+		goto out;
+	}
+	if (o.foreground) {
+		rc = run_qemu(&o, &c, STDOUT_FILENO, true, -1);
+	} else {
+		rc = launch_background(&o, &c);
+		/* The supervisor holds the name now: keep its state. */
+		launch_ctx_clear(&c, false);
+	}
+out:
+	launch_ctx_clear(&c, true);
+	return rc;
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	json_t *list = NULL;
+	const char *run_dir;
+	int rc, r;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 0) {
+		return usage_error("list: unexpected argument '%s'", a.pos[0]);
+	}
+	run_dir = opts[0].value != NULL ? opts[0].value : VM_RUN_DIR_DEFAULT;
+	r = vm_list(run_dir, &list);
+	if (r != 0) {
+		log_error("cannot list %s: %s", run_dir, strerror(-r));
+		return EXIT_FAIL;
+	}
+	print_json(list);
+	json_decref(list);
+	return EXIT_OK;
+}
+
+static int
+cmd_stop(int argc, char **argv)
+{
+	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	const char *run_dir, *name;
+	bool forced = false;
+	json_t *j;
+	int rc, r;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("stop: give exactly one NAME");
+	}
+	name = a.pos[0];
+	if (vm_name_check(name) != 0) {
+		return usage_error("stop: '%s' is not a VM name (1..%d of [A-Za-z0-9._:-], starting "
+		    "with a letter or digit)", name, MANIFEST_NAME_MAX);
+	}
+	run_dir = opts[0].value != NULL ? opts[0].value : VM_RUN_DIR_DEFAULT;
+	r = vm_stop(run_dir, name, VM_STOP_WAIT_MS, &forced);
+	switch (r) {
+	case 0: {
+		break;
+	}
+	case -ENOENT: {
+		log_error("no VM named %s in %s", name, run_dir);
+		return EXIT_FAIL;
+	}
+	case -ESRCH: {
+		log_error("%s was not running; removed its stale run state", name);
+		return EXIT_FAIL;
+	}
+	case -EBUSY: {
+		log_error("%s is still being launched; try again", name);
+		return EXIT_FAIL;
+	}
+	default: {
+		log_error("cannot stop %s: %s", name, strerror(-r));
+		return EXIT_FAIL;
+	}
+	}
+	j = json_pack("{s:s, s:b, s:b}", "name", name, "stopped", 1, "forced", forced ? 1 : 0);
+	if (j != NULL) {
+		print_json(j);
+		json_decref(j);
+	}
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+
+	log_init("vmhost", LOG_INFO);
+	if (ensure_std_fds() != 0) {
+		return EXIT_FAIL;
+	}
+	/* A closed stdout must be an error to handle, not a silent death. */
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		return usage_error("missing command");
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "launch") == 0) {
+		return cmd_launch(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "list") == 0) {
+		return cmd_list(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "stop") == 0) {
+		return cmd_stop(argc - 2, argv + 2);
+	}
+	return usage_error("unknown command '%s'", cmd);
+}
