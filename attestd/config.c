@@ -31,8 +31,9 @@ set_err(char *err, size_t errsz, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errsz == 0)
+	if (err == NULL || errsz == 0) {
 		return;
+	}
 	va_start(ap, fmt);
 	/* A truncated message still names the field first. */
 	(void)vsnprintf(err, errsz, fmt, ap);
@@ -44,8 +45,9 @@ copy_str(char *dst, size_t dstsz, const char *src)
 {
 	size_t n = strlen(src);
 
-	if (n >= dstsz)
+	if (n >= dstsz) {
 		return -ENAMETOOLONG;
+	}
 	memcpy(dst, src, n + 1);
 	return 0;
 }
@@ -57,15 +59,17 @@ config_new(struct config **ret)
 	const char *tcti = getenv("WARRANT_TCTI");
 
 	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if (c == NULL) {
 		return -ENOMEM;
+	}
 	(void)copy_str(c->state_dir, sizeof(c->state_dir), CONFIG_DEFAULT_STATE);
 	(void)copy_str(c->socket, sizeof(c->socket), CONFIG_DEFAULT_SOCKET);
 	/* launch_socket and event_log_dir stay "" until config_derive: next
 	 * to socket and under state_dir unless set. */
 	c->launch_pcr = CONFIG_DEFAULT_LAUNCH_PCR;
-	if (tcti == NULL || tcti[0] == '\0' || copy_str(c->tcti, sizeof(c->tcti), tcti) < 0)
+	if (tcti == NULL || tcti[0] == '\0' || copy_str(c->tcti, sizeof(c->tcti), tcti) < 0) {
 		(void)copy_str(c->tcti, sizeof(c->tcti), CONFIG_DEFAULT_TCTI);
+	}
 	c->mode = CONFIG_MODE_EPOCH;
 	c->epoch_seconds = 3600;
 	c->max_ttl_seconds = 3600;
@@ -81,8 +85,9 @@ config_new(struct config **ret)
 void
 config_free(struct config *c)
 {
-	if (c == NULL)
+	if (c == NULL) {
 		return;
+	}
 	free(c->grants);
 	free(c);
 }
@@ -134,8 +139,9 @@ get_path(const json_t *v, const char *field, char *dst, size_t dstsz, char *err,
 {
 	int r = get_str(v, field, dst, dstsz, err, errsz);
 
-	if (r < 0)
+	if (r < 0) {
 		return r;
+	}
 	if (dst[0] != '/') {
 		set_err(err, errsz, "field '%s' must be an absolute path", field);
 		return -EINVAL;
@@ -155,14 +161,16 @@ resolve_user(const char *s, uid_t *ret)
 	if (s[0] >= '0' && s[0] <= '9') {
 		/* (uid_t)-1 is "no uid" to the kernel: never a caller. */
 		r = parse_u64(s, 0, UINT32_MAX - 1, &u);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 		*ret = (uid_t)u;
 		return 0;
 	}
 	buf = malloc(NSS_BUF);
-	if (buf == NULL)
+	if (buf == NULL) {
 		return -ENOMEM;
+	}
 	r = getpwnam_r(s, &pw, buf, NSS_BUF, &res);
 	if (r != 0) {
 		r = -r;
@@ -187,8 +195,9 @@ resolve_group(const char *s, gid_t *ret)
 	int r;
 
 	buf = malloc(NSS_BUF);
-	if (buf == NULL)
+	if (buf == NULL) {
 		return -ENOMEM;
+	}
 	r = getgrnam_r(s, &gr, buf, NSS_BUF, &res);
 	if (r != 0) {
 		r = -r;
@@ -272,8 +281,9 @@ parse_roles(const json_t *v, struct config *c, char *err, size_t errsz)
 	}
 	if (json_object_size(v) > 0) {
 		grants = calloc(json_object_size(v), sizeof(*grants));
-		if (grants == NULL)
+		if (grants == NULL) {
 			return -ENOMEM;
+		}
 	}
 	json_object_foreach((json_t *)v, user, list) {
 		struct config_grant *g = &grants[n];
@@ -308,8 +318,9 @@ parse_roles(const json_t *v, struct config *c, char *err, size_t errsz)
 				goto out;
 			}
 			r = parse_role(user, json_string_value(role), g, err, errsz);
-			if (r < 0)
+			if (r < 0) {
 				goto out;
+			}
 		}
 		n++;
 	}
@@ -345,36 +356,43 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 	if (cjson_only_keys(root, config_keys, &bad) < 0) {
 		/* attestd mints with its own clock and /v1/verify checks only
 		 * MACs and key windows: clock skew is each verifier's setting. */
-		if (bad != NULL && strcmp(bad, "clock_skew_seconds") == 0)
+		if (bad != NULL && strcmp(bad, "clock_skew_seconds") == 0) {
 			set_err(err, errsz, "field 'clock_skew_seconds' is not an attestd "
 			    "setting (clock skew is allowed by each verifier); remove it");
-		else
+		} else {
 			set_err(err, errsz, "unknown field '%s'", bad != NULL ? bad : "?");
+		}
 		return -EINVAL;
 	}
 	if ((v = json_object_get(root, "state_dir")) != NULL &&
-	    (r = get_path(v, "state_dir", c->state_dir, sizeof(c->state_dir), err, errsz)) < 0)
+	    (r = get_path(v, "state_dir", c->state_dir, sizeof(c->state_dir), err, errsz)) < 0) {
 		return r;
+	}
 	if ((v = json_object_get(root, "socket")) != NULL &&
-	    (r = get_path(v, "socket", c->socket, sizeof(c->socket), err, errsz)) < 0)
+	    (r = get_path(v, "socket", c->socket, sizeof(c->socket), err, errsz)) < 0) {
 		return r;
+	}
 	if ((v = json_object_get(root, "launch_socket")) != NULL &&
 	    (r = get_path(v, "launch_socket", c->launch_socket, sizeof(c->launch_socket), err,
-	    errsz)) < 0)
+	    errsz)) < 0) {
 		return r;
+	}
 	if ((v = json_object_get(root, "event_log_dir")) != NULL &&
 	    (r = get_path(v, "event_log_dir", c->event_log_dir, sizeof(c->event_log_dir), err,
-	    errsz)) < 0)
+	    errsz)) < 0) {
 		return r;
+	}
 	if ((v = json_object_get(root, "launch_pcr")) != NULL) {
 		r = get_int(v, "launch_pcr", 0, 23, &i, err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 		c->launch_pcr = (unsigned)i;
 	}
 	if ((v = json_object_get(root, "tcti")) != NULL &&
-	    (r = get_str(v, "tcti", c->tcti, sizeof(c->tcti), err, errsz)) < 0)
+	    (r = get_str(v, "tcti", c->tcti, sizeof(c->tcti), err, errsz)) < 0) {
 		return r;
+	}
 	if ((v = json_object_get(root, "mode")) != NULL) {
 		const char *m = json_is_string(v) ? json_string_value(v) : NULL;
 
@@ -390,45 +408,53 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 	if ((v = json_object_get(root, "epoch_seconds")) != NULL) {
 		r = get_int(v, "epoch_seconds", CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX,
 		    &c->epoch_seconds, err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 	}
 	if ((v = json_object_get(root, "max_ttl_seconds")) != NULL) {
 		r = get_int(v, "max_ttl_seconds", 1, 86400, &c->max_ttl_seconds, err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 	}
 	if ((v = json_object_get(root, "default_ttl_seconds")) != NULL) {
 		r = get_int(v, "default_ttl_seconds", 1, 86400, &c->default_ttl_seconds, err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 	}
 	if ((v = json_object_get(root, "health_interval_seconds")) != NULL) {
 		r = get_int(v, "health_interval_seconds", 1, 300, &c->health_interval_seconds,
 		    err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 	}
 	if ((v = json_object_get(root, "max_connections")) != NULL) {
 		r = get_int(v, "max_connections", 1, 1024, &i, err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 		c->max_connections = (unsigned)i;
 	}
 	if ((v = json_object_get(root, "socket_group")) != NULL) {
 		char name[256];
 
 		r = get_str(v, "socket_group", name, sizeof(name), err, errsz);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 		if (resolve_group(name, &c->socket_gid) < 0) {
 			set_err(err, errsz, "field 'socket_group': no group named '%s'", name);
 			return -EINVAL;
 		}
 		c->has_socket_group = true;
 	}
-	if ((v = json_object_get(root, "roles")) != NULL && (r = parse_roles(v, c, err, errsz)) < 0)
+	if ((v = json_object_get(root, "roles")) != NULL &&
+	    (r = parse_roles(v, c, err, errsz)) < 0) {
 		return r;
+	}
 	return config_check(c, err, errsz);
 }
 
@@ -441,21 +467,24 @@ config_parse(const char *buf, size_t len, struct config **ret, char *err, size_t
 
 	r = cjson_parse(buf, len, CONFIG_MAX_BYTES, &root);
 	if (r < 0) {
-		if (r == -EFBIG)
+		if (r == -EFBIG) {
 			set_err(err, errsz, "the configuration is larger than %d bytes",
 			    CONFIG_MAX_BYTES);
-		else
+		} else {
 			set_err(err, errsz, "the configuration is not strict JSON (duplicate "
 			    "keys, real numbers, nesting deeper than %d and trailing data are "
 			    "refused)", CJSON_MAX_DEPTH);
+		}
 		goto out;
 	}
 	r = config_new(&c);
-	if (r < 0)
+	if (r < 0) {
 		goto out;
+	}
 	r = apply(root, c, err, errsz);
-	if (r < 0)
+	if (r < 0) {
 		goto out;
+	}
 	*ret = c;
 	c = NULL;
 out:
@@ -531,8 +560,9 @@ config_derive(struct config *c, char *err, size_t errsz)
 	int n, r;
 
 	r = config_check(c, err, errsz);
-	if (r < 0)
+	if (r < 0) {
 		return r;
+	}
 	if (c->launch_socket[0] == '\0') {
 		slash = strrchr(c->socket, '/');
 		if (slash == NULL) {
@@ -566,8 +596,9 @@ config_grant_for(const struct config *c, uid_t uid)
 {
 	size_t i;
 
-	if (!c->has_roles)
+	if (!c->has_roles) {
 		return (uid == 0 || uid == c->self_uid) ? &grant_all : NULL;
+	}
 	for (i = 0; i < c->n_grants; i++) {
 		if (c->grants[i].uid == uid) {
 			const struct config_grant *g = &c->grants[i];
@@ -584,8 +615,9 @@ config_allows(const struct config_grant *g, enum config_role role, const char *a
 {
 	size_t i;
 
-	if (g == NULL)
+	if (g == NULL) {
 		return false;
+	}
 	switch (role) {
 	case CONFIG_ROLE_ADMIN:
 	case CONFIG_ROLE_MINT:
@@ -593,13 +625,16 @@ config_allows(const struct config_grant *g, enum config_role role, const char *a
 		return (g->roles & (unsigned)role) != 0;
 	}
 	case CONFIG_ROLE_VERIFY: {
-		if (g->roles & CONFIG_GRANT_VERIFY_ANY)
+		if (g->roles & CONFIG_GRANT_VERIFY_ANY) {
 			return true;
-		if (aud == NULL)
+		}
+		if (aud == NULL) {
 			return false;
+		}
 		for (i = 0; i < g->n_auds; i++) {
-			if (strcmp(g->auds[i], aud) == 0)
+			if (strcmp(g->auds[i], aud) == 0) {
 				return true;
+			}
 		}
 		return false;
 	}

@@ -149,8 +149,9 @@ load_config(const struct opts *o, struct config **ret)
 	int r;
 
 	r = config_load(o->config, &c, err, sizeof(err));
-	if (r == -ENOENT && !o->config_given)
+	if (r == -ENOENT && !o->config_given) {
 		r = config_new(&c);
+	}
 	if (r < 0) {
 		(void)fprintf(stderr, "attestd: configuration: %s\n", err[0] ? err : strerror(-r));
 		return r;
@@ -163,12 +164,15 @@ load_config(const struct opts *o, struct config **ret)
 	    (o->launch_socket != NULL && (r = set_field(c->launch_socket,
 	    sizeof(c->launch_socket), o->launch_socket, "--launch-socket")) < 0) ||
 	    (o->event_log_dir != NULL && (r = set_field(c->event_log_dir,
-	    sizeof(c->event_log_dir), o->event_log_dir, "--event-log-dir")) < 0))
+	    sizeof(c->event_log_dir), o->event_log_dir, "--event-log-dir")) < 0)) {
 		goto out;
-	if (o->strict)
+	}
+	if (o->strict) {
 		c->mode = CONFIG_MODE_STRICT;
-	if (o->epoch_given)
+	}
+	if (o->epoch_given) {
 		c->epoch_seconds = o->epoch_seconds;
+	}
 	r = config_derive(c, err, sizeof(err));
 	if (r < 0) {
 		(void)fprintf(stderr, "attestd: configuration: %s\n", err);
@@ -192,8 +196,9 @@ wiping_malloc(size_t n)
 static void
 wiping_free(void *p)
 {
-	if (p != NULL)
+	if (p != NULL) {
 		explicit_bzero(p, malloc_usable_size(p));
+	}
 	free(p);
 }
 
@@ -219,8 +224,9 @@ remove_socket(const char *path, const struct stat *bound)
 	struct stat st;
 
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == bound->st_dev &&
-	    st.st_ino == bound->st_ino)
+	    st.st_ino == bound->st_ino) {
 		(void)unlink(path);
+	}
 }
 
 /* The health check runs every interval, and also when the keyring has a
@@ -245,14 +251,18 @@ event_loop(struct server *srv, struct measure *ms, struct api *api, struct keyri
 		int64_t due = keyring_next_deadline(kr, wall / 1000);
 		int n;
 
-		if (due < INT64_MAX / 1000 && due * 1000 - wall < wait)
+		if (due < INT64_MAX / 1000 && due * 1000 - wall < wait) {
 			wait = due * 1000 - wall;
-		if (wait < 0)
+		}
+		if (wait < 0) {
 			wait = 0;
-		if (t >= 0 && t < wait)
+		}
+		if (t >= 0 && t < wait) {
 			wait = t;
-		if (mt >= 0 && mt < wait)
+		}
+		if (mt >= 0 && mt < wait) {
 			wait = mt;
+		}
 		n = poll(pfd, 3, (int)(wait > 60000 ? 60000 : wait));
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
@@ -303,11 +313,13 @@ check_launch_pcr(const struct config *cfg, struct keyring *kr)
 	struct tpm_pcr_sel sel;
 	char s[TPM_PCR_SEL_STR_MAX];
 
-	if (keyring_policy_pcrs(kr, &sel) < 0)
+	if (keyring_policy_pcrs(kr, &sel) < 0) {
 		return 0;
+	}
 	if ((sel.mask & (1u << cfg->launch_pcr)) != 0) {
-		if (tpm_pcr_sel_format(&sel, s, sizeof(s)) < 0)
+		if (tpm_pcr_sel_format(&sel, s, sizeof(s)) < 0) {
 			s[0] = '\0';
+		}
 		log_error("launch_pcr %u is one of the root key's policy PCRs (%s): launches "
 		    "would extend what the key is sealed to; choose another launch_pcr",
 		    cfg->launch_pcr, s);
@@ -338,10 +350,12 @@ main(int argc, char **argv)
 	 * our messages carry its response code already. TSS2_LOG set by the
 	 * caller wins. */
 	(void)setenv("TSS2_LOG", "all+NONE", 0);
-	if (parse_opts(argc, argv, &o) < 0)
+	if (parse_opts(argc, argv, &o) < 0) {
 		return 2;
-	if (load_config(&o, &cfg) < 0)
+	}
+	if (load_config(&o, &cfg) < 0) {
 		return 1;
+	}
 	r = secmem_harden_process();
 	if (r < 0) {
 		log_error("hardening the process: %s", strerror(-r));
@@ -375,8 +389,9 @@ main(int argc, char **argv)
 	/* The first check opens the TPM. attestd starts even if it is
 	 * unreachable: it reports so and recovers by itself. */
 	keyring_check(kr, (int64_t)time(NULL));
-	if (check_launch_pcr(cfg, kr) < 0)
+	if (check_launch_pcr(cfg, kr) < 0) {
 		goto out;
+	}
 	r = launchlog_new(cfg->event_log_dir, cfg->launch_pcr, kr, &ll);
 	if (r < 0) {
 		log_error("event log folder %s: %s", cfg->event_log_dir, strerror(-r));
@@ -386,8 +401,9 @@ main(int argc, char **argv)
 	 * not; attestd starts either way and keeps checking. */
 	launchlog_check(ll);
 	r = api_new(cfg, kr, ll, &api);
-	if (r < 0)
+	if (r < 0) {
 		goto out;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -433,21 +449,27 @@ main(int argc, char **argv)
 	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr), cfg->launch_pcr);
 
 	r = event_loop(srv, ms, api, kr, ll, sfd, cfg->health_interval_seconds * 1000);
-	if (r == 0)
+	if (r == 0) {
 		rc = 0;
+	}
 out:
 	measure_free(ms);   /* waits for hashing threads */
 	server_free(srv);
-	if (have_socket)
+	if (have_socket) {
 		remove_socket(cfg->socket, &bound);
-	if (have_lsocket)
+	}
+	if (have_lsocket) {
 		remove_socket(cfg->launch_socket, &lbound);
-	if (lfd >= 0)
+	}
+	if (lfd >= 0) {
 		(void)close(lfd);
-	if (fd >= 0)
+	}
+	if (fd >= 0) {
 		(void)close(fd);
-	if (sfd >= 0)
+	}
+	if (sfd >= 0) {
 		(void)close(sfd);
+	}
 	api_free(api);
 	launchlog_free(ll);
 	keyring_free(kr);   /* wipes every epoch key */

@@ -55,35 +55,42 @@ server_listen(const char *path, bool has_gid, gid_t gid, int *ret_fd)
 	mode_t old;
 	int fd = -1, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
 		return -ENAMETOOLONG;
+	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
 		int probe, e;
 
-		if (!S_ISSOCK(st.st_mode))
+		if (!S_ISSOCK(st.st_mode)) {
 			return -EEXIST;
+		}
 		/* A socket someone still answers on belongs to a running attestd.
 		 * Non-blocking: a live one with a full backlog says EAGAIN
 		 * rather than hanging this start. Only "refused" means stale. */
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (probe < 0)
+		if (probe < 0) {
 			return -errno;
+		}
 		r = connect(probe, (const struct sockaddr *)&sa, sizeof(sa));
 		e = errno;
 		(void)close(probe);
-		if (r == 0 || e == EAGAIN || e == EINPROGRESS)
+		if (r == 0 || e == EAGAIN || e == EINPROGRESS) {
 			return -EADDRINUSE;
-		if (e != ECONNREFUSED && e != ENOENT)
+		}
+		if (e != ECONNREFUSED && e != ENOENT) {
 			return -e;
-		if (unlink(path) < 0 && errno != ENOENT)
+		}
+		if (unlink(path) < 0 && errno != ENOENT) {
 			return -errno;
+		}
 	} else if (errno != ENOENT) {
 		return -errno;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
+	if (fd < 0) {
 		return -errno;
+	}
 	/* Created 0660 by bind itself: no window in which others may connect,
 	 * and no chmod(2), which would follow a symlink put in its place. */
 	old = umask(0117);
@@ -119,8 +126,9 @@ server_listen(const char *path, bool has_gid, gid_t gid, int *ret_fd)
 	fd = -1;
 	r = 0;
 out:
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)close(fd);
+	}
 	return r;
 }
 
@@ -144,8 +152,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n;
 
 	if (now - s->log_start >= LOG_WINDOW_MS) {
-		if (s->log_dropped > 0)
+		if (s->log_dropped > 0) {
 			log_warn("http: %u more messages suppressed", s->log_dropped);
+		}
 		s->log_start = now;
 		s->log_lines = 0;
 		s->log_dropped = 0;
@@ -157,8 +166,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	s->log_lines++;
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
-	if (n > 0 && line[n - 1] == '\n')
+	if (n > 0 && line[n - 1] == '\n') {
 		line[n - 1] = '\0';
+	}
 	log_warn("http: %s", line);
 }
 
@@ -176,8 +186,9 @@ notify_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		socklen_t len = sizeof(uc);
 
 		c = calloc(1, sizeof(*c));
-		if (c == NULL)
+		if (c == NULL) {
 			break;   /* no context: every request gets a 500 */
+		}
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci != NULL &&
 		    getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
@@ -190,8 +201,9 @@ notify_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	}
 	case MHD_CONNECTION_NOTIFY_CLOSED: {
 		if (c != NULL) {
-			if (c->body != NULL)
+			if (c->body != NULL) {
 				explicit_bzero(c->body, c->cap);
+			}
 			free(c->body);
 			free(c);
 		}
@@ -215,8 +227,9 @@ request_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	(void)toe;
 	if (c != NULL) {
 		/* A body may hold a token (POST /v1/verify). */
-		if (c->body != NULL)
+		if (c->body != NULL) {
 			explicit_bzero(c->body, c->len);
+		}
 		c->len = 0;
 		c->too_large = false;
 		c->discarded = 0;
@@ -259,8 +272,9 @@ send_response(struct MHD_Connection *mc, struct api_response *rs)
 	rs->body = NULL;   /* the response owns it now */
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (rs->allow != NULL)
+	if (rs->allow != NULL) {
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rs->allow);
+	}
 	ret = MHD_queue_response(mc, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -296,19 +310,23 @@ append_body(struct conn *c, const char *data, size_t n)
 {
 	size_t need;
 
-	if (__builtin_add_overflow(c->len, n, &need) || need > API_BODY_MAX)
+	if (__builtin_add_overflow(c->len, n, &need) || need > API_BODY_MAX) {
 		return -EFBIG;
+	}
 	if (need > c->cap) {
 		size_t cap = c->cap == 0 ? 4096 : c->cap;
 		char *p;
 
-		while (cap < need)
+		while (cap < need) {
 			cap *= 2;
-		if (cap > API_BODY_MAX)
+		}
+		if (cap > API_BODY_MAX) {
 			cap = API_BODY_MAX;
+		}
 		p = malloc(cap);
-		if (p == NULL)
+		if (p == NULL) {
 			return -ENOMEM;
+		}
 		if (c->body != NULL) {
 			memcpy(p, c->body, c->len);
 			explicit_bzero(c->body, c->cap);
@@ -339,14 +357,16 @@ access_handler(void *cls, struct MHD_Connection *mc, const char *url, const char
 
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		c = ci != NULL ? ci->socket_context : NULL;
-		if (c == NULL)
+		if (c == NULL) {
 			return send_error(mc, 500, "internal", "out of memory");
+		}
 		*req_cls = c;
 		/* Refuse an announced oversized body before reading any of it. */
 		cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && (parse_u64(cl, 0, API_BODY_MAX, &n) < 0))
+		if (cl != NULL && (parse_u64(cl, 0, API_BODY_MAX, &n) < 0)) {
 			return send_error(mc, 413, "too_large", "the body is over 65536 bytes");
+		}
 		return MHD_YES;
 	}
 	c = *req_cls;
@@ -367,8 +387,9 @@ access_handler(void *cls, struct MHD_Connection *mc, const char *url, const char
 		}
 		return MHD_YES;
 	}
-	if (c->too_large)
+	if (c->too_large) {
 		return send_error(mc, 413, "too_large", "the body is over 65536 bytes");
+	}
 	memset(&rq, 0, sizeof(rq));
 	rq.method = method;
 	rq.path = url;
@@ -424,8 +445,9 @@ server_new(int listen_fd, unsigned max_connections, struct api *api, struct serv
 void
 server_free(struct server *s)
 {
-	if (s == NULL)
+	if (s == NULL) {
 		return;
+	}
 	MHD_stop_daemon(s->mhd);
 	free(s);
 }
@@ -441,8 +463,9 @@ server_timeout_ms(struct server *s)
 {
 	MHD_UNSIGNED_LONG_LONG t = 0;
 
-	if (MHD_get_timeout(s->mhd, &t) != MHD_YES)
+	if (MHD_get_timeout(s->mhd, &t) != MHD_YES) {
 		return -1;
+	}
 	return t > INT64_MAX ? INT64_MAX : (int64_t)t;
 }
 

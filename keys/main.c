@@ -89,8 +89,9 @@ format_time(int64_t when, char *buf, size_t n)
 	time_t tt = (time_t)when;
 	struct tm tm;
 
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
 		(void)snprintf(buf, n, "%lld", (long long)when);
+	}
 }
 
 static json_t *
@@ -98,8 +99,9 @@ hex_string(const uint8_t *in, size_t n)
 {
 	char hex[2 * TPM_NAME_MAX + 1];
 
-	if (n > TPM_NAME_MAX)
+	if (n > TPM_NAME_MAX) {
 		return NULL;
+	}
 	format_hex(in, n, hex);
 	return json_string(hex);
 }
@@ -116,8 +118,9 @@ print_json(json_t *j)
 	}
 	r = json_dumpf(j, stdout, JSON_INDENT(2));
 	json_decref(j);
-	if (r == 0 && (fputc('\n', stdout) == EOF || fflush(stdout) != 0))
+	if (r == 0 && (fputc('\n', stdout) == EOF || fflush(stdout) != 0)) {
 		r = -1;
+	}
 	if (r != 0) {
 		log_error("cannot write to standard output");
 		return -EIO;
@@ -132,8 +135,9 @@ open_tpm(const struct opts *o, struct tpm **ret)
 {
 	int r = tpm_open(o->tcti, ret);
 
-	if (r != 0)
+	if (r != 0) {
 		log_error("cannot open the TPM at TCTI \"%s\": %s", o->tcti, explain(r));
+	}
 	return r;
 }
 
@@ -144,15 +148,17 @@ load_state(const struct opts *o, struct keystore **ret)
 	int r;
 
 	r = keystore_load_verbose(o->state_dir, ret, err, sizeof(err));
-	if (r == 0)
+	if (r == 0) {
 		return 0;
-	if (r == -ENOENT)
+	}
+	if (r == -ENOENT) {
 		log_error("%s: not provisioned (run attest-keys init): %s", o->state_dir,
 		    err[0] != '\0' ? err : strerror(-r));
-	else if (err[0] != '\0')
+	} else if (err[0] != '\0') {
 		log_error("refusing the state in %s: %s", o->state_dir, err);
-	else
+	} else {
 		log_error("refusing the state in %s: %s", o->state_dir, strerror(-r));
+	}
 	return r;
 }
 
@@ -253,8 +259,9 @@ cmd_init(const struct opts *o, int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	r = open_tpm(o, &t);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tpm_srk_ensure(t, false, ks->srk_name, &ks->srk_name_len);
 	if (r == -ENOENT) {
 		srk_created = true;
@@ -270,8 +277,9 @@ cmd_init(const struct opts *o, int argc, char **argv)
 	ks->gens[0].created = (int64_t)time(NULL);
 	ks->gens[0].retired = 0;
 	r = new_root_key(t, ks->srk_name, ks->srk_name_len, &sel, &ks->gens[0], ks->policy);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tpm_create_ak(t, &ks->ak);
 	if (r != 0) {
 		tpm_error(t, "cannot create the attestation key", r);
@@ -317,11 +325,13 @@ cmd_status(const struct opts *o)
 	int r;
 
 	r = load_state(o, &ks);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = open_tpm(o, &t);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tpm_get_info(t, &info);
 	if (r != 0) {
 		tpm_error(t, "cannot read the TPM's properties", r);
@@ -337,8 +347,9 @@ cmd_status(const struct opts *o)
 		goto out;
 	}
 	r = tpm_pcr_digest(t, &ks->pcrs, pcr_digest);
-	if (r == 0)
+	if (r == 0) {
 		r = tpm_policy_pcr(&ks->pcrs, pcr_digest, policy_now);
+	}
 	if (r != 0) {
 		tpm_error(t, "cannot read the PCRs", r);
 		goto out;
@@ -379,8 +390,9 @@ cmd_status(const struct opts *o)
 	    "current_generation", (json_int_t)cur->gen,
 	    "generations", generations_json(ks),
 	    "ak", "name", hex_string(ks->ak_name, ks->ak_name_len));
-	if (out != NULL && !usable)
+	if (out != NULL && !usable) {
 		(void)json_object_set_new(out, "root_key_error", json_string(root_err));
+	}
 	r = print_json(out);
 	out = NULL;
 out:
@@ -404,8 +416,9 @@ cmd_rotate(const struct opts *o)
 
 	memset(&g, 0, sizeof(g));
 	r = load_state(o, &ks);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (keystore_current(ks)->gen == UINT32_MAX) {
 		log_error("rotate: generation numbers exhausted");
 		r = -ERANGE;
@@ -419,8 +432,9 @@ cmd_rotate(const struct opts *o)
 			int64_t retry;
 
 			/* retired comes from keys.json (any value up to INT64_MAX). */
-			if (__builtin_add_overflow(old->retired, (int64_t)RETIRE_HOLD, &retry))
+			if (__builtin_add_overflow(old->retired, (int64_t)RETIRE_HOLD, &retry)) {
 				retry = INT64_MAX;
+			}
 			format_time(old->retired, when, sizeof(when));
 			format_time(retry, after, sizeof(after));
 			log_error("rotate: the state keeps at most %d generations and the oldest, "
@@ -432,8 +446,9 @@ cmd_rotate(const struct opts *o)
 		}
 	}
 	r = open_tpm(o, &t);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	/* New blobs must wrap under the SRK keys.json names, or attestd
 	 * would refuse them. */
 	r = tpm_srk_ensure(t, false, srk_name, &srk_name_len);
@@ -452,8 +467,9 @@ cmd_rotate(const struct opts *o)
 	g.created = now;
 	g.retired = 0;
 	r = new_root_key(t, ks->srk_name, ks->srk_name_len, &ks->pcrs, &g, policy);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 
 	retired_gen = keystore_current(ks)->gen;
 	ks->gens[ks->n_gens - 1].retired = now;
@@ -492,8 +508,9 @@ cmd_ak_public(const struct opts *o)
 	int r;
 
 	r = load_state(o, &ks);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tpm_blob_ecc_point(&ks->ak, point);
 	if (r != 0) {
 		log_error("%s/ak.pub: not an ECC P-256 public key", o->state_dir);
@@ -573,23 +590,29 @@ main(int argc, char **argv)
 		log_error("--state-dir is required (see --help)");
 		return EXIT_USAGE;
 	}
-	if (o.tcti == NULL)
+	if (o.tcti == NULL) {
 		o.tcti = getenv("WARRANT_TCTI");
-	if (o.tcti == NULL || o.tcti[0] == '\0')
+	}
+	if (o.tcti == NULL || o.tcti[0] == '\0') {
 		o.tcti = DEFAULT_TCTI;
+	}
 	cmd = argv[i++];
-	if (strcmp(cmd, "init") == 0)
+	if (strcmp(cmd, "init") == 0) {
 		return cmd_init(&o, argc - i, argv + i);
+	}
 	if (i != argc) {
 		log_error("%s: unexpected argument \"%s\"", cmd, argv[i]);
 		return EXIT_USAGE;
 	}
-	if (strcmp(cmd, "status") == 0)
+	if (strcmp(cmd, "status") == 0) {
 		return cmd_status(&o);
-	if (strcmp(cmd, "rotate") == 0)
+	}
+	if (strcmp(cmd, "rotate") == 0) {
 		return cmd_rotate(&o);
-	if (strcmp(cmd, "ak-public") == 0)
+	}
+	if (strcmp(cmd, "ak-public") == 0) {
 		return cmd_ak_public(&o);
+	}
 	log_error("unknown command \"%s\" (see --help)", cmd);
 	return EXIT_USAGE;
 }

@@ -60,11 +60,13 @@ get_uint(const json_t *obj, const char *key, uint64_t max, uint64_t *ret)
 	const json_t *v = json_object_get(obj, key);
 	json_int_t i;
 
-	if (!json_is_integer(v))
+	if (!json_is_integer(v)) {
 		return -EINVAL;
+	}
 	i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i > max)
+	if (i < 0 || (uint64_t)i > max) {
 		return -EINVAL;
+	}
 	*ret = (uint64_t)i;
 	return 0;
 }
@@ -158,8 +160,9 @@ extend(uint8_t pcr[32], const uint8_t digest[32])
 
 	memcpy(buf, pcr, 32);
 	memcpy(buf + 32, digest, 32);
-	if (EVP_Digest(buf, sizeof(buf), md, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (EVP_Digest(buf, sizeof(buf), md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
 		return -ENOMEM;
+	}
 	memcpy(pcr, md, 32);
 	return 0;
 }
@@ -169,8 +172,9 @@ eventlog_extend(uint8_t pcr[32], const uint8_t digest[32])
 {
 	/* No way to report a failure here: leave a value that no TPM will
 	 * ever hold, so every comparison that follows fails closed. */
-	if (extend(pcr, digest) != 0)
+	if (extend(pcr, digest) != 0) {
 		memset(pcr, 0xff, 32);
+	}
 }
 
 int
@@ -191,11 +195,13 @@ eventlog_format(uint64_t recnum, unsigned pcr, const json_t *content, char **ret
 	}
 	/* Write only what eventlog_parse_line and eventlog_replay accept. */
 	r = check_content(content, &k, &vm, &reason);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = cjson_sha256(content, digest);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	format_hex(digest, sizeof(digest), hex);
 	rec = json_pack("{s:O,s:s,s:[{s:s,s:s}],s:I,s:I}", "content", content,
 	    "content_type", "warrant", "digests", "digest", hex, "hashAlg", "sha256",
@@ -205,14 +211,16 @@ eventlog_format(uint64_t recnum, unsigned pcr, const json_t *content, char **ret
 		goto out;
 	}
 	r = cjson_dump(rec, &line, &len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (len > EVENTLOG_LINE_MAX) {
 		r = -E2BIG;
 		goto out;
 	}
-	if (ret_digest != NULL)
+	if (ret_digest != NULL) {
 		memcpy(ret_digest, digest, 32);
+	}
 	*ret_line = line;
 	*ret_len = len;
 	line = NULL;
@@ -262,8 +270,9 @@ parse_line(const char *line, size_t len, struct eventlog_event *ret, const char 
 		goto out;
 	}
 	r = -EINVAL;
-	if (!json_is_object(rec))
+	if (!json_is_object(rec)) {
 		goto out;
+	}
 	if (cjson_only_keys(rec, record_keys, NULL) != 0) {
 		reason = R_UNKNOWN;
 		goto out;
@@ -278,11 +287,13 @@ parse_line(const char *line, size_t len, struct eventlog_event *ret, const char 
 		goto out;
 	}
 	digests = json_object_get(rec, "digests");
-	if (!json_is_array(digests) || json_array_size(digests) != 1)
+	if (!json_is_array(digests) || json_array_size(digests) != 1) {
 		goto out;
+	}
 	d = json_array_get(digests, 0);
-	if (!json_is_object(d))
+	if (!json_is_object(d)) {
 		goto out;
+	}
 	if (cjson_only_keys(d, digest_keys, NULL) != 0) {
 		reason = R_UNKNOWN;
 		goto out;
@@ -292,13 +303,16 @@ parse_line(const char *line, size_t len, struct eventlog_event *ret, const char 
 		reason = R_HASH_ALG;
 		goto out;
 	}
-	if (parse_hex(cjson_get_str(d, "digest"), got, sizeof(got)) != 0)
+	if (parse_hex(cjson_get_str(d, "digest"), got, sizeof(got)) != 0) {
 		goto out;
+	}
 	content = json_object_get(rec, "content");
-	if (check_content(content, &k, &vm, &reason) != 0)
+	if (check_content(content, &k, &vm, &reason) != 0) {
 		goto out;
-	if (cjson_sha256(content, want) != 0)
+	}
+	if (cjson_sha256(content, want) != 0) {
 		goto out;
+	}
 	if (memcmp(want, got, sizeof(want)) != 0) {
 		reason = R_DIGEST;
 		goto out;
@@ -309,8 +323,9 @@ parse_line(const char *line, size_t len, struct eventlog_event *ret, const char 
 	ret->content = json_incref(content);
 	r = 0;
 out:
-	if (r != 0 && ret_reason != NULL)
+	if (r != 0 && ret_reason != NULL) {
 		*ret_reason = reason;
+	}
 	free(canon);
 	json_decref(rec);
 	return r;
@@ -319,8 +334,9 @@ out:
 int
 eventlog_parse_line(const char *line, size_t len, struct eventlog_event *ret)
 {
-	if ((line == NULL && len != 0) || ret == NULL)
+	if ((line == NULL && len != 0) || ret == NULL) {
 		return -EINVAL;
+	}
 	return parse_line(line, len, ret, NULL);
 }
 
@@ -404,8 +420,9 @@ launch_step(struct launch *l, json_t *seen, const struct eventlog_event *ev,
 	l->last = k;
 	memcpy(l->digests[l->n], ev->digest, 32);
 	l->n++;
-	if (k != K_CONFIG)
+	if (k != K_CONFIG) {
 		return 0;
+	}
 
 	l->open = false;
 	if (EVP_Digest(l->digests, l->n * 32, ld, &len, EVP_sha256(), NULL) != 1 || len != 32) {
@@ -458,8 +475,9 @@ eventlog_replay(const char *buf, size_t len, unsigned pcr, uint8_t ret_pcr[32],
 		const char *nl;
 
 		/* Look no further than one line may be long. */
-		if (cap > EVENTLOG_LINE_MAX + 1)
+		if (cap > EVENTLOG_LINE_MAX + 1) {
 			cap = EVENTLOG_LINE_MAX + 1;
+		}
 		nl = memchr(buf + off, '\n', cap);
 		if (nl == NULL) {
 			reason = cap < avail || avail > EVENTLOG_LINE_MAX ? R_LINE_LONG :
@@ -469,8 +487,9 @@ eventlog_replay(const char *buf, size_t len, unsigned pcr, uint8_t ret_pcr[32],
 		}
 		line_len = (size_t)(nl - (buf + off));
 		r = parse_line(buf + off, line_len, &ev, &reason);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		if (ev.recnum != n) {
 			reason = R_RECNUM;
 			r = -EINVAL;
@@ -482,8 +501,9 @@ eventlog_replay(const char *buf, size_t len, unsigned pcr, uint8_t ret_pcr[32],
 			goto out;
 		}
 		r = launch_step(&l, seen, &ev, cb, ctx, &reason);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		r = extend(value, ev.digest);
 		if (r != 0) {
 			reason = R_NOMEM;
@@ -500,12 +520,14 @@ eventlog_replay(const char *buf, size_t len, unsigned pcr, uint8_t ret_pcr[32],
 		goto out;
 	}
 	memcpy(ret_pcr, value, 32);
-	if (ret_n != NULL)
+	if (ret_n != NULL) {
 		*ret_n = n;
+	}
 	r = 0;
 out:
-	if (r != 0 && ret_reason != NULL)
+	if (r != 0 && ret_reason != NULL) {
 		*ret_reason = reason;
+	}
 	json_decref(ev.content);
 	json_decref(seen);
 	return r;

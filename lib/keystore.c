@@ -26,8 +26,9 @@ describe(char *err, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || n == 0)
+	if (err == NULL || n == 0) {
 		return;
+	}
 	va_start(ap, fmt);
 	(void)vsnprintf(err, n, fmt, ap);
 	va_end(ap);
@@ -38,10 +39,11 @@ blob_file_name(char *buf, uint32_t gen, const char *ext)
 {
 	int n;
 
-	if (gen == 0)
+	if (gen == 0) {
 		n = snprintf(buf, BLOB_NAME_MAX, "ak.%s", ext);
-	else
+	} else {
 		n = snprintf(buf, BLOB_NAME_MAX, "root-%u.%s", (unsigned)gen, ext);
+	}
 	return n < 0 || n >= BLOB_NAME_MAX ? -ENAMETOOLONG : 0;
 }
 
@@ -83,13 +85,15 @@ read_at(int dfd, const char *name, size_t cap, uint8_t *buf, size_t *ret_len)
 		ssize_t n = read(fd, buf + len, cap - len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
 				continue;
+			}
 			r = -errno;
 			goto out;
 		}
-		if (n == 0)
+		if (n == 0) {
 			break;
+		}
 		len += (size_t)n;
 		if (len == cap) {
 			/* Full: one more byte means the file grew past the cap. */
@@ -106,8 +110,9 @@ read_at(int dfd, const char *name, size_t cap, uint8_t *buf, size_t *ret_len)
 	*ret_len = len;
 	r = 0;
 out:
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)close(fd);
+	}
 	return r;
 }
 
@@ -148,11 +153,13 @@ get_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *r
 	json_t *v = json_object_get(obj, key);
 	json_int_t i;
 
-	if (!json_is_integer(v))
+	if (!json_is_integer(v)) {
 		return -EINVAL;
+	}
 	i = json_integer_value(v);
-	if (i < min || i > max)
+	if (i < min || i > max) {
 		return -ERANGE;
+	}
 	*ret = (int64_t)i;
 	return 0;
 }
@@ -228,10 +235,11 @@ load_gen(int dfd, const json_t *g, size_t idx, struct keystore_gen *ret, char *e
 
 	(void)snprintf(what, sizeof(what), "generations[%zu]", idx);
 	if (cjson_only_keys(g, keys, &bad) != 0) {
-		if (bad != NULL)
+		if (bad != NULL) {
 			describe(err, errn, "%s: %s: unknown field \"%s\"", KEYS_JSON, what, bad);
-		else
+		} else {
 			describe(err, errn, "%s: %s: not an object", KEYS_JSON, what);
+		}
 		return -EINVAL;
 	}
 	if (get_int(g, "gen", 1, UINT32_MAX, &gen) != 0 ||
@@ -269,10 +277,11 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 	int r;
 
 	if (cjson_only_keys(j, top_keys, &bad) != 0) {
-		if (bad != NULL)
+		if (bad != NULL) {
 			describe(err, errn, "%s: unknown field \"%s\"", KEYS_JSON, bad);
-		else
+		} else {
 			describe(err, errn, "%s: not a JSON object", KEYS_JSON);
+		}
 		return -EINVAL;
 	}
 	if (get_int(j, "version", 1, 1, &version) != 0) {
@@ -308,8 +317,9 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 		return -EINVAL;
 	}
 	r = load_blob(dfd, ak, "ak", 0, ks->ak_name, ks->ak_name_len, &ks->ak, err, errn);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 
 	gens = json_object_get(j, "generations");
 	n = json_array_size(gens);
@@ -322,8 +332,9 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 		struct keystore_gen *g = &ks->gens[i];
 
 		r = load_gen(dfd, json_array_get(gens, i), i, g, err, errn);
-		if (r != 0)
+		if (r != 0) {
 			return r;
+		}
 		/* Oldest first, each retired when the next came; the last is
 		 * the current one. */
 		if (i > 0 && g->gen <= ks->gens[i - 1].gen) {
@@ -397,11 +408,13 @@ keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t 
 	int dfd = -1, r;
 
 	describe(err, err_len, "%s", "");
-	if (dir == NULL || ret == NULL)
+	if (dir == NULL || ret == NULL) {
 		return -EINVAL;
+	}
 	r = open_state_dir(dir, &dfd, err, err_len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	buf = malloc(KEYS_JSON_MAX);
 	ks = calloc(1, sizeof(*ks));
 	if (buf == NULL || ks == NULL) {
@@ -422,8 +435,9 @@ keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t 
 		goto out;
 	}
 	r = load_json(dfd, j, ks, err, err_len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	*ret = ks;
 	ks = NULL;
 	r = 0;
@@ -431,8 +445,9 @@ out:
 	json_decref(j);
 	free(buf);
 	keystore_free(ks);
-	if (dfd >= 0)
+	if (dfd >= 0) {
 		(void)close(dfd);
+	}
 	return r;
 }
 
@@ -450,8 +465,9 @@ ks_valid(const struct keystore *ks)
 	size_t i;
 
 	if (ks == NULL || ks->n_gens == 0 || ks->n_gens > KEYSTORE_MAX_GENS ||
-	    ks->srk_name_len != NAME_LEN || ks->ak_name_len != NAME_LEN)
+	    ks->srk_name_len != NAME_LEN || ks->ak_name_len != NAME_LEN) {
 		return false;
+	}
 	for (i = 0; i < ks->n_gens; i++) {
 		const struct keystore_gen *g = &ks->gens[i];
 
@@ -459,8 +475,9 @@ ks_valid(const struct keystore *ks)
 		    (i > 0 && g->gen <= ks->gens[i - 1].gen) ||
 		    ((i + 1 == ks->n_gens) != (g->retired == 0)) ||
 		    g->blob.pub_len == 0 || g->blob.pub_len > TPM_BLOB_MAX ||
-		    g->blob.priv_len == 0 || g->blob.priv_len > TPM_BLOB_MAX)
+		    g->blob.priv_len == 0 || g->blob.priv_len > TPM_BLOB_MAX) {
 			return false;
+		}
 	}
 	return ks->ak.pub_len > 0 && ks->ak.pub_len <= TPM_BLOB_MAX &&
 	    ks->ak.priv_len > 0 && ks->ak.priv_len <= TPM_BLOB_MAX;
@@ -481,17 +498,22 @@ write_blob(const char *dir, uint32_t gen, const struct tpm_blob *b)
 	int r;
 
 	r = blob_file_name(name, gen, "pub");
-	if (r == 0)
+	if (r == 0) {
 		r = join(path, dir, name);
-	if (r == 0)
+	}
+	if (r == 0) {
 		r = fs_write_file_atomic(path, b->pub, b->pub_len, 0600);
-	if (r != 0)
+	}
+	if (r != 0) {
 		return r;
+	}
 	r = blob_file_name(name, gen, "priv");
-	if (r == 0)
+	if (r == 0) {
 		r = join(path, dir, name);
-	if (r == 0)
+	}
+	if (r == 0) {
 		r = fs_write_file_atomic(path, b->priv, b->priv_len, 0600);
+	}
 	return r;
 }
 
@@ -500,8 +522,9 @@ set_hex(json_t *obj, const char *key, const uint8_t *in, size_t n)
 {
 	char hex[2 * TPM_NAME_MAX + 1];
 
-	if (n > TPM_NAME_MAX)
+	if (n > TPM_NAME_MAX) {
 		return -EINVAL;
+	}
 	format_hex(in, n, hex);
 	return json_object_set_new(obj, key, json_string(hex)) == 0 ? 0 : -ENOMEM;
 }
@@ -514,8 +537,9 @@ set_blob_names(json_t *obj, uint32_t gen)
 	if (blob_file_name(name, gen, "pub") != 0 ||
 	    json_object_set_new(obj, "pub", json_string(name)) != 0 ||
 	    blob_file_name(name, gen, "priv") != 0 ||
-	    json_object_set_new(obj, "priv", json_string(name)) != 0)
+	    json_object_set_new(obj, "priv", json_string(name)) != 0) {
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -528,8 +552,9 @@ build_json(const struct keystore *ks, json_t **ret)
 	int r;
 
 	r = tpm_pcr_sel_format(&ks->pcrs, pcrs, sizeof(pcrs));
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	(void)snprintf(handle, sizeof(handle), "0x%08x", TPM_SRK_HANDLE);
 	j = json_object();
 	srk = json_object();
@@ -585,9 +610,12 @@ referenced(const struct keystore *ks, const char *name)
 	size_t i;
 
 	for (i = 0; i < ks->n_gens; i++) {
-		if ((blob_file_name(want, ks->gens[i].gen, "pub") == 0 && strcmp(want, name) == 0) ||
-		    (blob_file_name(want, ks->gens[i].gen, "priv") == 0 && strcmp(want, name) == 0))
+		if ((blob_file_name(want, ks->gens[i].gen, "pub") == 0 &&
+		    strcmp(want, name) == 0) ||
+		    (blob_file_name(want, ks->gens[i].gen, "priv") == 0 &&
+		    strcmp(want, name) == 0)) {
 			return true;
+		}
 	}
 	return false;
 }
@@ -602,8 +630,9 @@ remove_stale_blobs(int dfd, const struct keystore *ks)
 	int fd;
 
 	fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
 		return;
+	}
 	d = fdopendir(fd);
 	if (d == NULL) {
 		(void)close(fd);
@@ -615,18 +644,22 @@ remove_stale_blobs(int dfd, const struct keystore *ks)
 		char num[16];
 		size_t len;
 
-		if (strncmp(p, "root-", 5) != 0)
+		if (strncmp(p, "root-", 5) != 0) {
 			continue;
+		}
 		dot = strchr(p + 5, '.');
-		if (dot == NULL || (strcmp(dot, ".pub") != 0 && strcmp(dot, ".priv") != 0))
+		if (dot == NULL || (strcmp(dot, ".pub") != 0 && strcmp(dot, ".priv") != 0)) {
 			continue;
+		}
 		len = (size_t)(dot - (p + 5));
-		if (len == 0 || len >= sizeof(num))
+		if (len == 0 || len >= sizeof(num)) {
 			continue;
+		}
 		memcpy(num, p + 5, len);
 		num[len] = '\0';
-		if (parse_u64(num, 1, UINT32_MAX, &gen) != 0 || referenced(ks, p))
+		if (parse_u64(num, 1, UINT32_MAX, &gen) != 0 || referenced(ks, p)) {
 			continue;
+		}
 		(void)unlinkat(dfd, p, 0);
 	}
 	(void)closedir(d);
@@ -640,8 +673,9 @@ dump_json(const json_t *j, char **ret, size_t *ret_len)
 	size_t len;
 
 	text = json_dumps(j, JSON_INDENT(2));
-	if (text == NULL)
+	if (text == NULL) {
 		return -ENOMEM;
+	}
 	len = strlen(text);
 	p = realloc(text, len + 2);
 	if (p == NULL) {
@@ -665,11 +699,13 @@ keystore_save(const char *dir, const struct keystore *ks)
 	size_t i, len;
 	int dfd = -1, r;
 
-	if (dir == NULL || !ks_valid(ks))
+	if (dir == NULL || !ks_valid(ks)) {
 		return -EINVAL;
+	}
 	r = fs_ensure_dir(dir, 0700);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0 || fstat(dfd, &st) != 0) {
 		r = -errno;
@@ -681,33 +717,40 @@ keystore_save(const char *dir, const struct keystore *ks)
 	}
 	for (i = 0; i < ks->n_gens; i++) {
 		r = write_blob(dir, ks->gens[i].gen, &ks->gens[i].blob);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 	}
 	r = write_blob(dir, 0, &ks->ak);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = build_json(ks, &j);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = join(path, dir, KEYS_JSON);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = dump_json(j, &text, &len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	/* keys.json last: until it is replaced, the old one names only the
 	 * old blobs, which are all still there. */
 	r = fs_write_file_atomic(path, text, len, 0600);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	remove_stale_blobs(dfd, ks);
 	r = 0;
 out:
 	free(text);
 	json_decref(j);
-	if (dfd >= 0)
+	if (dfd >= 0) {
 		(void)close(dfd);
+	}
 	return r;
 }
 
@@ -720,8 +763,9 @@ keystore_free(struct keystore *ks)
 const struct keystore_gen *
 keystore_current(const struct keystore *ks)
 {
-	if (ks == NULL || ks->n_gens == 0)
+	if (ks == NULL || ks->n_gens == 0) {
 		return NULL;
+	}
 	return &ks->gens[ks->n_gens - 1];
 }
 
@@ -730,11 +774,13 @@ keystore_find(const struct keystore *ks, uint32_t gen)
 {
 	size_t i;
 
-	if (ks == NULL)
+	if (ks == NULL) {
 		return NULL;
+	}
 	for (i = 0; i < ks->n_gens; i++) {
-		if (ks->gens[i].gen == gen)
+		if (ks->gens[i].gen == gen) {
 			return &ks->gens[i];
+		}
 	}
 	return NULL;
 }

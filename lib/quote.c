@@ -63,10 +63,12 @@ b64_string(const uint8_t *p, size_t n)
 	char *s;
 
 	s = malloc(cap);
-	if (s == NULL)
+	if (s == NULL) {
 		return NULL;
-	if (b64url_encode(p, n, s, cap) == 0)
+	}
+	if (b64url_encode(p, n, s, cap) == 0) {
 		j = json_string(s);
+	}
 	free(s);
 	return j;
 }
@@ -76,8 +78,9 @@ hex_string(const uint8_t *p, size_t n)
 {
 	char hex[2 * 64 + 1];
 
-	if (n > 64)
+	if (n > 64) {
 		return NULL;
+	}
 	format_hex(p, n, hex);
 	return json_string(hex);
 }
@@ -97,17 +100,21 @@ quote_document(const uint8_t *attest, size_t attest_len, const uint8_t *sig,
 	    (event_log == NULL && event_log_len != 0) || event_log_len > EVENTLOG_MAX_BYTES) {
 		goto out;
 	}
-	if (tpm_pcr_sel_format(sel, sel_str, sizeof(sel_str)) != 0)
+	if (tpm_pcr_sel_format(sel, sel_str, sizeof(sel_str)) != 0) {
 		goto out;
+	}
 	pcrs = json_object();
-	if (pcrs == NULL)
+	if (pcrs == NULL) {
 		goto out;
+	}
 	for (i = 0; i < PCR_COUNT; i++) {
-		if ((sel->mask & (1u << i)) == 0)
+		if ((sel->mask & (1u << i)) == 0) {
 			continue;
+		}
 		(void)snprintf(key, sizeof(key), "%u", i);
-		if (json_object_set_new(pcrs, key, hex_string(values[i], 32)) != 0)
+		if (json_object_set_new(pcrs, key, hex_string(values[i], 32)) != 0) {
 			goto out;
+		}
 	}
 	/* json_stringn refuses bytes that are not UTF-8: a log attestd wrote
 	 * is canonical JSON lines, so that never happens for a good one. */
@@ -118,8 +125,9 @@ quote_document(const uint8_t *attest, size_t attest_len, const uint8_t *sig,
 	    "pcrs", pcrs,
 	    "launch_pcr", (json_int_t)launch_pcr,
 	    "event_log", json_stringn(event_log != NULL ? event_log : "", event_log_len));
-	if (doc == NULL)
+	if (doc == NULL) {
 		goto out;
+	}
 	ret = doc;
 	doc = NULL;
 out:
@@ -148,8 +156,9 @@ decode_b64(const json_t *j, uint8_t *out, size_t cap, size_t *ret_len)
 {
 	const char *s = json_string_value(j);
 
-	if (s == NULL)
+	if (s == NULL) {
 		return -EINVAL;
+	}
 	return b64url_decode(s, json_string_length(j), out, cap, ret_len);
 }
 
@@ -161,8 +170,9 @@ decode_doc(const json_t *doc, struct qdoc *q)
 	json_t *v;
 	unsigned i, n = 0;
 
-	if (!json_is_object(doc) || cjson_only_keys(doc, doc_keys, NULL) != 0)
+	if (!json_is_object(doc) || cjson_only_keys(doc, doc_keys, NULL) != 0) {
 		return -EINVAL;
+	}
 	if (decode_b64(json_object_get(doc, "attest"), q->attest, sizeof(q->attest),
 	    &q->attest_len) != 0 || q->attest_len == 0) {
 		return -EINVAL;
@@ -171,8 +181,9 @@ decode_doc(const json_t *doc, struct qdoc *q)
 	    &q->sig_len) != 0 || q->sig_len == 0) {
 		return -EINVAL;
 	}
-	if (tpm_pcr_sel_parse(cjson_get_str(doc, "pcr_selection"), &q->sel) != 0)
+	if (tpm_pcr_sel_parse(cjson_get_str(doc, "pcr_selection"), &q->sel) != 0) {
 		return -EINVAL;
+	}
 	lp = json_object_get(doc, "launch_pcr");
 	if (!json_is_integer(lp) || json_integer_value(lp) < 0 ||
 	    json_integer_value(lp) >= PCR_COUNT ||
@@ -181,15 +192,17 @@ decode_doc(const json_t *doc, struct qdoc *q)
 	}
 	q->launch_pcr = (unsigned)json_integer_value(lp);
 	log = json_object_get(doc, "event_log");
-	if (!json_is_string(log))
+	if (!json_is_string(log)) {
 		return -EINVAL;
+	}
 	q->log = json_string_value(log);
 	q->log_len = json_string_length(log);
 
 	/* pcrs names exactly the selected PCRs, in their canonical decimal. */
 	pcrs = json_object_get(doc, "pcrs");
-	if (!json_is_object(pcrs))
+	if (!json_is_object(pcrs)) {
 		return -EINVAL;
+	}
 	json_object_foreach((json_t *)pcrs, key, v) {
 		uint64_t idx;
 
@@ -201,8 +214,9 @@ decode_doc(const json_t *doc, struct qdoc *q)
 		n++;
 	}
 	for (i = 0; i < PCR_COUNT; i++) {
-		if ((q->sel.mask & (1u << i)) != 0)
+		if ((q->sel.mask & (1u << i)) != 0) {
 			n--;
+		}
 	}
 	return n == 0 ? 0 : -EINVAL;
 }
@@ -217,8 +231,9 @@ load_ak(const char *pem, size_t len, EVP_PKEY **ret)
 	size_t glen = 0;
 	int r = -EINVAL;
 
-	if (pem == NULL || len == 0 || len > AK_PEM_MAX)
+	if (pem == NULL || len == 0 || len > AK_PEM_MAX) {
 		goto out;
+	}
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio == NULL) {
 		r = -ENOMEM;
@@ -335,10 +350,12 @@ tpml_mask(const TPML_PCR_SELECTION *l, bool *ret_ok)
 	unsigned i;
 
 	*ret_ok = false;
-	if (l->count != 1 || s->hash != TPM2_ALG_SHA256 || s->sizeofSelect > 4)
+	if (l->count != 1 || s->hash != TPM2_ALG_SHA256 || s->sizeofSelect > 4) {
 		return 0;
-	for (i = 0; i < s->sizeofSelect; i++)
+	}
+	for (i = 0; i < s->sizeofSelect; i++) {
 		mask |= (uint32_t)s->pcrSelect[i] << (8 * i);
+	}
 	*ret_ok = (mask >> PCR_COUNT) == 0;
 	return mask;
 }
@@ -418,8 +435,9 @@ add_launch(void *ctx, const char *vm_id, const uint8_t launch_digest[32],
 
 	(void)config;
 	l = json_pack("{s:s,s:o}", "vm", vm_id, "launch_digest", hex_string(launch_digest, 32));
-	if (l == NULL || json_array_append_new(launches, l) != 0)
+	if (l == NULL || json_array_append_new(launches, l) != 0) {
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -461,11 +479,13 @@ quote_verify(const json_t *doc, const char *ak_pem, size_t ak_pem_len,
 		goto out;
 	}
 	r = check_signature(q, ak, &reason);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = check_attest(q, nonce, nonce_len, &reason);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 
 	launches = json_array();
 	if (launches == NULL) {
@@ -475,8 +495,9 @@ quote_verify(const json_t *doc, const char *ak_pem, size_t ak_pem_len,
 	}
 	r = eventlog_replay(q->log, q->log_len, q->launch_pcr, replayed, &records, add_launch,
 	    launches, &reason);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (memcmp(replayed, q->values[q->launch_pcr], 32) != 0) {
 		reason = R_LOG;
 		r = -EBADMSG;
@@ -497,8 +518,9 @@ out:
 	if (r != 0) {
 		/* Leave nothing of ours in OpenSSL's thread error queue. */
 		ERR_clear_error();
-		if (ret_reason != NULL)
+		if (ret_reason != NULL) {
 			*ret_reason = reason;
+		}
 	}
 	json_decref(report);
 	json_decref(launches);

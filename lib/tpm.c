@@ -78,8 +78,9 @@ rc_code(TSS2_RC rc)
 {
 	uint32_t c = rc & 0xffffu;
 
-	if ((c & TPM2_RC_FMT1) != 0)
+	if ((c & TPM2_RC_FMT1) != 0) {
 		return c & (TPM2_RC_FMT1 | 0x3fu);
+	}
 	return c & 0xfffu;
 }
 
@@ -95,8 +96,9 @@ rc_to_errno(TSS2_RC rc)
 	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
 	uint32_t base = rc & 0xffffu;
 
-	if (layer == TSS2_TCTI_RC_LAYER)
+	if (layer == TSS2_TCTI_RC_LAYER) {
 		return -ECOMM;
+	}
 	if (!rc_is_tpm_layer(rc)) {
 		switch (base) {
 		case TSS2_BASE_RC_IO_ERROR:
@@ -122,8 +124,9 @@ rc_to_errno(TSS2_RC rc)
 static int
 tss_local(struct tpm *t, const char *what, TSS2_RC rc)
 {
-	if (rc == TSS2_RC_SUCCESS)
+	if (rc == TSS2_RC_SUCCESS) {
 		return 0;
+	}
 	err_set(t, "%s: %s (0x%x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
 	return rc_to_errno(rc);
 }
@@ -165,11 +168,13 @@ tpm_open(const char *tcti, struct tpm **ret)
 	TSS2_RC rc;
 	int r;
 
-	if (tcti == NULL || tcti[0] == '\0')
+	if (tcti == NULL || tcti[0] == '\0') {
 		return -EINVAL;
+	}
 	t = calloc(1, sizeof(*t));
-	if (t == NULL)
+	if (t == NULL) {
 		return -ENOMEM;
+	}
 	rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
 	if (rc != TSS2_RC_SUCCESS) {
 		t->tcti = NULL;
@@ -188,11 +193,13 @@ tpm_open(const char *tcti, struct tpm **ret)
 	r = probe(t, &rc);
 	if (r != 0 && rc_is(rc, TPM2_RC_INITIALIZE)) {
 		r = tss(t, "TPM2_Startup", Esys_Startup(t->esys, TPM2_SU_CLEAR));
-		if (r == 0)
+		if (r == 0) {
 			r = probe(t, &rc);
+		}
 	}
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	*ret = t;
 	t = NULL;
 out:
@@ -203,12 +210,15 @@ out:
 void
 tpm_close(struct tpm *t)
 {
-	if (t == NULL)
+	if (t == NULL) {
 		return;
-	if (t->esys != NULL)
+	}
+	if (t->esys != NULL) {
 		Esys_Finalize(&t->esys);
-	if (t->tcti != NULL)
+	}
+	if (t->tcti != NULL) {
 		Tss2_TctiLdr_Finalize(&t->tcti);
+	}
 	free(t);
 }
 
@@ -230,10 +240,12 @@ append_chars(char *dst, size_t cap, uint32_t v)
 	for (i = 3; i >= 0; i--) {
 		char c = (char)((v >> (8 * i)) & 0xff);
 
-		if (c < 0x21 || c > 0x7e)
+		if (c < 0x21 || c > 0x7e) {
 			continue;
-		if (len + 1 >= cap)
+		}
+		if (len + 1 >= cap) {
 			break;
+		}
 		dst[len++] = c;
 	}
 	dst[len] = '\0';
@@ -257,8 +269,9 @@ tpm_get_info(struct tpm *t, struct tpm_info *ret)
 		r = tss(t, "TPM2_GetCapability", Esys_GetCapability(t->esys,
 		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
 		    prop, TPM2_MAX_TPM_PROPERTIES, &more, &cap));
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		l = &cap->data.tpmProperties;
 		if (cap->capability != TPM2_CAP_TPM_PROPERTIES || l->count == 0 ||
 		    l->count > TPM2_MAX_TPM_PROPERTIES) {
@@ -301,16 +314,18 @@ tpm_get_info(struct tpm *t, struct tpm_info *ret)
 		Esys_Free(cap);
 		cap = NULL;
 		/* Only the fixed group is wanted. */
-		if (prop > TPM2_PT_FIXED + 0xff)
+		if (prop > TPM2_PT_FIXED + 0xff) {
 			break;
+		}
 	}
 	if (!have_manufacturer) {
 		err_set(t, "TPM2_GetCapability: no TPM2_PT_MANUFACTURER in the answer");
 		r = -EIO;
 		goto out;
 	}
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		append_chars(info.vendor, sizeof(info.vendor), vendor[i]);
+	}
 	*ret = info;
 	r = 0;
 out:
@@ -327,30 +342,36 @@ tpm_pcr_sel_parse(const char *s, struct tpm_pcr_sel *ret)
 	uint32_t mask = 0;
 	const char *p;
 
-	if (s == NULL || strncmp(s, prefix, sizeof(prefix) - 1) != 0)
+	if (s == NULL || strncmp(s, prefix, sizeof(prefix) - 1) != 0) {
 		return -EINVAL;
+	}
 	p = s + sizeof(prefix) - 1;
 	for (;;) {
 		unsigned v;
 
 		/* One or two digits, no leading zero, then ',' or the end. */
-		if (p[0] < '0' || p[0] > '9')
+		if (p[0] < '0' || p[0] > '9') {
 			return -EINVAL;
+		}
 		v = (unsigned)(p[0] - '0');
 		p++;
 		if (p[0] >= '0' && p[0] <= '9') {
-			if (v == 0)
+			if (v == 0) {
 				return -EINVAL;
+			}
 			v = v * 10 + (unsigned)(p[0] - '0');
 			p++;
 		}
-		if (v >= PCR_COUNT || (mask & (1u << v)) != 0)
+		if (v >= PCR_COUNT || (mask & (1u << v)) != 0) {
 			return -EINVAL;
+		}
 		mask |= 1u << v;
-		if (p[0] == '\0')
+		if (p[0] == '\0') {
 			break;
-		if (p[0] != ',')
+		}
+		if (p[0] != ',') {
 			return -EINVAL;
+		}
 		p++;
 	}
 	ret->bank = TPM2_ALG_SHA256;
@@ -373,20 +394,24 @@ tpm_pcr_sel_format(const struct tpm_pcr_sel *sel, char *buf, size_t n)
 	unsigned i;
 	int k;
 
-	if (!sel_valid(sel) || buf == NULL)
+	if (!sel_valid(sel) || buf == NULL) {
 		return -EINVAL;
+	}
 	len = (size_t)snprintf(tmp, sizeof(tmp), "sha256:");
 	for (i = 0; i < PCR_COUNT; i++) {
-		if ((sel->mask & (1u << i)) == 0)
+		if ((sel->mask & (1u << i)) == 0) {
 			continue;
+		}
 		k = snprintf(tmp + len, sizeof(tmp) - len, "%s%u",
 		    tmp[len - 1] == ':' ? "" : ",", i);
-		if (k < 0 || (size_t)k >= sizeof(tmp) - len)
+		if (k < 0 || (size_t)k >= sizeof(tmp) - len) {
 			return -ENOBUFS;
+		}
 		len += (size_t)k;
 	}
-	if (len + 1 > n)
+	if (len + 1 > n) {
 		return -ENOBUFS;
+	}
 	memcpy(buf, tmp, len + 1);
 	return 0;
 }
@@ -428,15 +453,18 @@ pcr_read_all(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t vals[PCR_COUN
 			sel_to_tpml(sel, todo, &in);
 			r = tss(t, "TPM2_PCR_Read", Esys_PCR_Read(t->esys, ESYS_TR_NONE,
 			    ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter, &out, &digests));
-			if (r != 0)
+			if (r != 0) {
 				goto out;
-			if (calls == 0)
+			}
+			if (calls == 0) {
 				first_counter = counter;
-			else if (counter != first_counter)
+			} else if (counter != first_counter) {
 				moved = true;
+			}
 			if (out->count == 1 && out->pcrSelections[0].hash == sel->bank) {
-				for (i = 0; i < out->pcrSelections[0].sizeofSelect && i < 4; i++)
+				for (i = 0; i < out->pcrSelections[0].sizeofSelect && i < 4; i++) {
 					got |= (uint32_t)out->pcrSelections[0].pcrSelect[i] << (8 * i);
+				}
 			}
 			/* The TPM must return a non-empty subset of what we asked. */
 			if (got == 0 || (got & ~todo) != 0) {
@@ -446,8 +474,9 @@ pcr_read_all(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t vals[PCR_COUN
 				goto out;
 			}
 			for (i = 0; i < PCR_COUNT; i++) {
-				if ((got & (1u << i)) == 0)
+				if ((got & (1u << i)) == 0) {
 					continue;
+				}
 				if (k >= digests->count || digests->digests[k].size != 32) {
 					err_set(t, "TPM2_PCR_Read: malformed digest list");
 					r = -EIO;
@@ -490,11 +519,13 @@ tpm_pcr_digest(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[32])
 	int r;
 
 	err_reset(t);
-	if (!sel_valid(sel))
+	if (!sel_valid(sel)) {
 		return -EINVAL;
+	}
 	r = pcr_read_all(t, sel, vals);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		r = -ENOMEM;
@@ -527,21 +558,26 @@ tpm_policy_pcr(const struct tpm_pcr_sel *sel, const uint8_t pcr_digest[32], uint
 	size_t off = 0;
 	unsigned len = 0;
 
-	if (!sel_valid(sel) || pcr_digest == NULL)
+	if (!sel_valid(sel) || pcr_digest == NULL) {
 		return -EINVAL;
+	}
 	memset(buf, 0, 32);
 	off = 32;
-	if (Tss2_MU_UINT32_Marshal(TPM2_CC_PolicyPCR, buf, sizeof(buf), &off) != 0)
+	if (Tss2_MU_UINT32_Marshal(TPM2_CC_PolicyPCR, buf, sizeof(buf), &off) != 0) {
 		return -EIO;
+	}
 	sel_to_tpml(sel, sel->mask, &l);
-	if (Tss2_MU_TPML_PCR_SELECTION_Marshal(&l, buf, sizeof(buf), &off) != 0)
+	if (Tss2_MU_TPML_PCR_SELECTION_Marshal(&l, buf, sizeof(buf), &off) != 0) {
 		return -EIO;
-	if (off + 32 > sizeof(buf))
+	}
+	if (off + 32 > sizeof(buf)) {
 		return -EIO;
+	}
 	memcpy(buf + off, pcr_digest, 32);
 	off += 32;
-	if (EVP_Digest(buf, off, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (EVP_Digest(buf, off, md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
 		return -EIO;
+	}
 	memcpy(ret, md, 32);
 	return 0;
 }
@@ -568,8 +604,9 @@ tpm_policy_pcr_trial(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[3
 	int r;
 
 	err_reset(t);
-	if (!sel_valid(sel))
+	if (!sel_valid(sel)) {
 		return -EINVAL;
+	}
 	r = tss(t, "TPM2_StartAuthSession", Esys_StartAuthSession(t->esys, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_TRIAL,
 	    &sym, TPM2_ALG_SHA256, &session));
@@ -580,12 +617,14 @@ tpm_policy_pcr_trial(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[3
 	sel_to_tpml(sel, sel->mask, &l);
 	r = tss(t, "TPM2_PolicyPCR", Esys_PolicyPCR(t->esys, session, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &none, &l));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tss(t, "TPM2_PolicyGetDigest", Esys_PolicyGetDigest(t->esys, session,
 	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (digest->size != 32) {
 		err_set(t, "TPM2_PolicyGetDigest: %u bytes, expected 32", (unsigned)digest->size);
 		r = -EIO;
@@ -596,13 +635,15 @@ out:
 	if (session != ESYS_TR_NONE) {
 		int r2 = tss(t, "TPM2_FlushContext", Esys_FlushContext(t->esys, session));
 
-		if (r == 0)
+		if (r == 0) {
 			r = r2;
+		}
 	}
 	/* Only now: a failed flush is a failure too, and ret is written on
 	 * success only. */
-	if (r == 0)
+	if (r == 0) {
 		memcpy(ret, digest->buffer, 32);
+	}
 	Esys_Free(digest);
 	return r;
 }
@@ -613,8 +654,9 @@ tpm_pcr_extend(struct tpm *t, unsigned index, const uint8_t digest[32])
 	TPML_DIGEST_VALUES v;
 
 	err_reset(t);
-	if (index >= PCR_COUNT || digest == NULL)
+	if (index >= PCR_COUNT || digest == NULL) {
 		return -EINVAL;
+	}
 	memset(&v, 0, sizeof(v));
 	v.count = 1;
 	v.digests[0].hashAlg = TPM2_ALG_SHA256;
@@ -762,11 +804,13 @@ srk_open(struct tpm *t, ESYS_TR *ret, uint8_t *ret_name, size_t *ret_name_len)
 	int r;
 
 	r = srk_tr(t, &srk);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tr_key_public(t, srk, TPM_SRK_HANDLE, &pub, name, &name_len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (!srk_public_ok(&pub.publicArea)) {
 		err_set(t, "persistent handle 0x%08x is not an ECC P-256 storage key "
 		    "(restricted decrypt, AES-128-CFB, sha256)", TPM_SRK_HANDLE);
@@ -781,8 +825,9 @@ srk_open(struct tpm *t, ESYS_TR *ret, uint8_t *ret_name, size_t *ret_name_len)
 	srk = ESYS_TR_NONE;
 	r = 0;
 out:
-	if (srk != ESYS_TR_NONE)
+	if (srk != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &srk);
+	}
 	return r;
 }
 
@@ -815,8 +860,9 @@ srk_create(struct tpm *t)
 	if (r != 0) {
 		persistent = ESYS_TR_NONE;
 		/* Someone else persisted a key there meanwhile. */
-		if (rc_is(rc, TPM2_RC_NV_DEFINED))
+		if (rc_is(rc, TPM2_RC_NV_DEFINED)) {
 			r = -EEXIST;
+		}
 		goto out;
 	}
 	r = 0;
@@ -825,12 +871,14 @@ out:
 	Esys_Free(cdata);
 	Esys_Free(chash);
 	Esys_Free(ticket);
-	if (persistent != ESYS_TR_NONE)
+	if (persistent != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &persistent);
+	}
 	if (primary != ESYS_TR_NONE) {
 		r2 = tss(t, "TPM2_FlushContext", Esys_FlushContext(t->esys, primary));
-		if (r == 0)
+		if (r == 0) {
 			r = r2;
+		}
 	}
 	return r;
 }
@@ -848,19 +896,22 @@ tpm_srk_ensure(struct tpm *t, bool create, uint8_t *ret_name, size_t *ret_name_l
 	if (r == -ENOENT && create) {
 		err_reset(t);
 		r = srk_create(t);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		r = srk_open(t, &srk, name, &name_len);
 	}
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (ret_name != NULL) {
 		memcpy(ret_name, name, name_len);
 		*ret_name_len = name_len;
 	}
 out:
-	if (srk != ESYS_TR_NONE)
+	if (srk != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &srk);
+	}
 	return r;
 }
 
@@ -872,8 +923,9 @@ blob_unmarshal_public(const struct tpm_blob *b, TPM2B_PUBLIC *ret)
 	TPM2B_PUBLIC p;
 	size_t off = 0;
 
-	if (b == NULL || b->pub_len < 2 || b->pub_len > TPM_BLOB_MAX)
+	if (b == NULL || b->pub_len < 2 || b->pub_len > TPM_BLOB_MAX) {
 		return -EBADMSG;
+	}
 	memset(&p, 0, sizeof(p));
 	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(b->pub, b->pub_len, &off, &p) != 0 ||
 	    off != b->pub_len) {
@@ -889,8 +941,9 @@ blob_unmarshal_private(const struct tpm_blob *b, TPM2B_PRIVATE *ret)
 	TPM2B_PRIVATE p;
 	size_t off = 0;
 
-	if (b == NULL || b->priv_len < 2 || b->priv_len > TPM_BLOB_MAX)
+	if (b == NULL || b->priv_len < 2 || b->priv_len > TPM_BLOB_MAX) {
 		return -EBADMSG;
+	}
 	memset(&p, 0, sizeof(p));
 	if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(b->priv, b->priv_len, &off, &p) != 0 ||
 	    off != b->priv_len) {
@@ -907,12 +960,14 @@ blob_marshal(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, struct tpm_blob
 	size_t off = 0;
 
 	memset(&b, 0, sizeof(b));
-	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, b.pub, sizeof(b.pub), &off) != 0)
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, b.pub, sizeof(b.pub), &off) != 0) {
 		return -EOVERFLOW;
+	}
 	b.pub_len = off;
 	off = 0;
-	if (Tss2_MU_TPM2B_PRIVATE_Marshal(priv, b.priv, sizeof(b.priv), &off) != 0)
+	if (Tss2_MU_TPM2B_PRIVATE_Marshal(priv, b.priv, sizeof(b.priv), &off) != 0) {
 		return -EOVERFLOW;
+	}
 	b.priv_len = off;
 	*ret = b;
 	return 0;
@@ -927,10 +982,12 @@ tpm_blob_name(const struct tpm_blob *b, uint8_t *ret_name, size_t *ret_name_len)
 	int r;
 
 	r = blob_unmarshal_public(b, &p);
-	if (r != 0)
+	if (r != 0) {
 		return r;
-	if (p.publicArea.nameAlg != TPM2_ALG_SHA256)
+	}
+	if (p.publicArea.nameAlg != TPM2_ALG_SHA256) {
 		return -EBADMSG;
+	}
 	/* The name hashes the marshalled TPMT_PUBLIC exactly as the TPM sent
 	 * it: the bytes after the TPM2B's 2-byte size. */
 	if (EVP_Digest(b->pub + 2, b->pub_len - 2, md, &len, EVP_sha256(), NULL) != 1 ||
@@ -951,10 +1008,12 @@ tpm_blob_auth_policy(const struct tpm_blob *b, uint8_t ret[32])
 	int r;
 
 	r = blob_unmarshal_public(b, &p);
-	if (r != 0)
+	if (r != 0) {
 		return r;
-	if (p.publicArea.authPolicy.size != 32)
+	}
+	if (p.publicArea.authPolicy.size != 32) {
 		return -EBADMSG;
+	}
 	memcpy(ret, p.publicArea.authPolicy.buffer, 32);
 	return 0;
 }
@@ -967,8 +1026,9 @@ tpm_blob_ecc_point(const struct tpm_blob *b, uint8_t ret[65])
 	int r;
 
 	r = blob_unmarshal_public(b, &p);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	pt = &p.publicArea.unique.ecc;
 	if (p.publicArea.type != TPM2_ALG_ECC ||
 	    p.publicArea.parameters.eccDetail.curveID != TPM2_ECC_NIST_P256 ||
@@ -1014,13 +1074,15 @@ create_under_srk(struct tpm *t, const TPM2B_PUBLIC *tmpl, const char *what,
 
 	memset(&sens, 0, sizeof(sens));
 	r = srk_open(t, &srk, NULL, NULL);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = tss(t, what, Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &sens, tmpl, &outside, &creation_pcr, &out_priv, &out_pub,
 	    &cdata, &chash, &ticket));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	r = blob_marshal(out_pub, out_priv, &b);
 	if (r != 0) {
 		err_set(t, "%s: returned blob larger than %d bytes", what, TPM_BLOB_MAX);
@@ -1034,8 +1096,9 @@ out:
 	Esys_Free(cdata);
 	Esys_Free(chash);
 	Esys_Free(ticket);
-	if (srk != ESYS_TR_NONE)
+	if (srk != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &srk);
+	}
 	return r;
 }
 
@@ -1050,19 +1113,23 @@ tpm_create_root_key(struct tpm *t, const struct tpm_pcr_sel *sel,
 	int r;
 
 	err_reset(t);
-	if (!sel_valid(sel))
+	if (!sel_valid(sel)) {
 		return -EINVAL;
+	}
 	r = tpm_pcr_digest(t, sel, pcr_digest);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	r = tpm_policy_pcr(sel, pcr_digest, policy);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	/* The TPM's own computation must agree with ours, or the key would
 	 * be sealed to a policy nobody can satisfy. */
 	r = tpm_policy_pcr_trial(t, sel, trial);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	if (CRYPTO_memcmp(policy, trial, 32) != 0) {
 		err_set(t, "PolicyPCR digest differs between software and the TPM's trial "
 		    "session (did the PCRs change meanwhile?)");
@@ -1077,8 +1144,9 @@ tpm_create_root_key(struct tpm *t, const struct tpm_pcr_sel *sel,
 	a->parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
 	a->parameters.keyedHashDetail.scheme.details.hmac.hashAlg = TPM2_ALG_SHA256;
 	r = create_under_srk(t, &tmpl, "TPM2_Create(root key)", &b);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	*ret = b;
 	memcpy(ret_policy, policy, 32);
 	return 0;
@@ -1142,8 +1210,9 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	 * key swapped in at 0x81000001 (or a forged ReadPublic answer) cannot
 	 * receive the salt. */
 	r = srk_open(t, &srk, name, &name_len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
 		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
 		    TPM_SRK_HANDLE);
@@ -1157,8 +1226,9 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	if (r != 0) {
 		key = ESYS_TR_NONE;
 		/* A parameter error: a blob this SRK did not wrap, or a damaged one. */
-		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0)
+		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0) {
 			r = -EBADMSG;
+		}
 		goto out;
 	}
 
@@ -1173,18 +1243,21 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	 * on every path. ENCRYPT: the HMAC leaves the TPM encrypted. */
 	r = tss_local(t, "Esys_TRSess_SetAttributes", Esys_TRSess_SetAttributes(t->esys,
 	    session, TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_ENCRYPT, 0xff));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 
 	sel_to_tpml(sel, sel->mask, &l);
 	r = tss(t, "TPM2_PolicyPCR", Esys_PolicyPCR(t->esys, session, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &none, &l));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 
 	buf.size = (UINT16)msg_len;
-	if (msg_len > 0)
+	if (msg_len > 0) {
 		memcpy(buf.buffer, msg, msg_len);
+	}
 	r = tss(t, "TPM2_HMAC", Esys_HMAC(t->esys, key, session, ESYS_TR_NONE, ESYS_TR_NONE,
 	    &buf, TPM2_ALG_SHA256, &mac));
 	if (r != 0) {
@@ -1201,19 +1274,23 @@ out:
 	OPENSSL_cleanse(buf.buffer, sizeof(buf.buffer));
 	if (session != ESYS_TR_NONE) {
 		r2 = tss(t, "TPM2_FlushContext(session)", Esys_FlushContext(t->esys, session));
-		if (r == 0)
+		if (r == 0) {
 			r = r2;
+		}
 	}
 	if (key != ESYS_TR_NONE) {
 		r2 = tss(t, "TPM2_FlushContext(root key)", Esys_FlushContext(t->esys, key));
-		if (r == 0)
+		if (r == 0) {
 			r = r2;
+		}
 	}
-	if (srk != ESYS_TR_NONE)
+	if (srk != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &srk);
+	}
 	/* Handed over only when every flush worked too. */
-	if (r == 0)
+	if (r == 0) {
 		memcpy(ret, mac->buffer, 32);
+	}
 	if (mac != NULL) {
 		OPENSSL_cleanse(mac->buffer, sizeof(mac->buffer));
 		Esys_Free(mac);
@@ -1242,30 +1319,34 @@ count_handles(struct tpm *t, uint32_t first, uint8_t type1, uint8_t type2, unsig
 		r = tss(t, "TPM2_GetCapability(handles)", Esys_GetCapability(t->esys,
 		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, prop,
 		    TPM2_MAX_CAP_HANDLES, &more, &cap));
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		h = &cap->data.handles;
 		if (cap->capability != TPM2_CAP_HANDLES || h->count > TPM2_MAX_CAP_HANDLES) {
 			err_set(t, "TPM2_GetCapability(handles): malformed answer");
 			r = -EIO;
 			goto out;
 		}
-		if (h->count == 0)
+		if (h->count == 0) {
 			break;
+		}
 		for (i = 0; i < h->count; i++) {
 			uint8_t type = (uint8_t)(h->handle[i] >> 24);
 
-			if (type == type1 || type == type2)
+			if (type == type1 || type == type2) {
 				n++;
-			else
+			} else {
 				others = true;
+			}
 		}
 		prop = h->handle[h->count - 1] + 1;
 		Esys_Free(cap);
 		cap = NULL;
 		/* The list ran on past the range asked for. */
-		if (others)
+		if (others) {
 			break;
+		}
 	}
 	*ret = n;
 	r = 0;
@@ -1285,12 +1366,14 @@ tpm_count_transients(struct tpm *t, unsigned *ret_objects, unsigned *ret_session
 	 * bit of an int, which is undefined behaviour. */
 	r = count_handles(t, (TPM2_HANDLE)0x80000000u, TPM2_HT_TRANSIENT, TPM2_HT_TRANSIENT,
 	    &objects);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	r = count_handles(t, TPM2_LOADED_SESSION_FIRST, TPM2_HT_HMAC_SESSION,
 	    TPM2_HT_POLICY_SESSION, &sessions);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	*ret_objects = objects;
 	*ret_sessions = sessions;
 	return 0;
@@ -1326,14 +1409,17 @@ tpm_pcr_read_values(struct tpm *t, const struct tpm_pcr_sel *sel, uint8_t ret[24
 	int r;
 
 	err_reset(t);
-	if (!sel_valid(sel) || ret == NULL)
+	if (!sel_valid(sel) || ret == NULL) {
 		return -EINVAL;
+	}
 	r = pcr_read_all(t, sel, vals);
-	if (r != 0)
+	if (r != 0) {
 		return r;
+	}
 	for (i = 0; i < PCR_COUNT; i++) {
-		if ((sel->mask & (1u << i)) != 0)
+		if ((sel->mask & (1u << i)) != 0) {
 			memcpy(ret[i], vals[i], 32);
+		}
 	}
 	return 0;
 }
@@ -1345,12 +1431,14 @@ tpm_reset_count(struct tpm *t, uint32_t *ret)
 	int r;
 
 	err_reset(t);
-	if (ret == NULL)
+	if (ret == NULL) {
 		return -EINVAL;
+	}
 	r = tss(t, "TPM2_ReadClock", Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &info));
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	*ret = info->clockInfo.resetCount;
 out:
 	Esys_Free(info);
@@ -1372,8 +1460,9 @@ values_digest(const struct tpm_pcr_sel *sel, uint8_t vals[PCR_COUNT][32], uint8_
 			n += 32;
 		}
 	}
-	if (EVP_Digest(buf, n, ret, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (EVP_Digest(buf, n, ret, &len, EVP_sha256(), NULL) != 1 || len != 32) {
 		return -EIO;
+	}
 	return 0;
 }
 
@@ -1459,12 +1548,14 @@ tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 		return -EBADMSG;
 	}
 	q = calloc(1, sizeof(*q));
-	if (q == NULL)
+	if (q == NULL) {
 		return -ENOMEM;
+	}
 
 	r = srk_open(t, &srk, name, &name_len);
-	if (r != 0)
+	if (r != 0) {
 		goto out;
+	}
 	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
 		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
 		    TPM_SRK_HANDLE);
@@ -1476,31 +1567,37 @@ tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	r = tss(t, "TPM2_Load(attestation key)", rc);
 	if (r != 0) {
 		key = ESYS_TR_NONE;
-		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0)
+		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0) {
 			r = -EBADMSG;
+		}
 		goto out;
 	}
 
 	memset(&qualifying, 0, sizeof(qualifying));
 	qualifying.size = (UINT16)nonce_len;
-	if (nonce_len > 0)
+	if (nonce_len > 0) {
 		memcpy(qualifying.buffer, nonce, nonce_len);
+	}
 	sel_to_tpml(sel, sel->mask, &l);
 	/* The values handed back must be the quoted ones: read them after
 	 * the quote and compare with its pcrDigest; if an extend came in
 	 * between, quote again. */
 	for (tries = 0; tries < PCR_READ_TRIES; tries++) {
 		r = quote_once(t, key, &qualifying, &l, q, quoted_digest);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		r = pcr_read_all(t, sel, vals);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
+		}
 		r = values_digest(sel, vals, read_digest);
-		if (r != 0)
+		if (r != 0) {
 			goto out;
-		if (CRYPTO_memcmp(quoted_digest, read_digest, 32) == 0)
+		}
+		if (CRYPTO_memcmp(quoted_digest, read_digest, 32) == 0) {
 			break;
+		}
 	}
 	if (tries == PCR_READ_TRIES) {
 		err_set(t, "TPM2_Quote: the PCRs kept changing while being quoted");
@@ -1512,14 +1609,17 @@ tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 out:
 	if (key != ESYS_TR_NONE) {
 		r2 = tss(t, "TPM2_FlushContext(attestation key)", Esys_FlushContext(t->esys, key));
-		if (r == 0)
+		if (r == 0) {
 			r = r2;
+		}
 	}
-	if (srk != ESYS_TR_NONE)
+	if (srk != ESYS_TR_NONE) {
 		(void)Esys_TR_Close(t->esys, &srk);
+	}
 	/* Handed over only when the flush worked too. */
-	if (r == 0)
+	if (r == 0) {
 		memcpy(ret, q, sizeof(*q));
+	}
 	free(q);
 	return r;
 }

@@ -713,7 +713,8 @@ int
 fc_agent_listen(const char *vm_id, const struct fc_jail *j, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *leaf = FC_AGENT_LISTEN_NAME + sizeof(FC_RW_DIR);
+	/* The name inside rw/: skip "rw/". */
+	const char *leaf = &FC_AGENT_LISTEN_NAME[sizeof(FC_RW_DIR)];
 	char rw[PATH_MAX];
 	int dfd = -1, sfd = -1, r, n;
 	bool bound = false;
