@@ -94,9 +94,18 @@ $(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBVMHOST) $(LIBWARRANT)
 deps:
 	@scripts/install-deps
 
+# The guest agent: a small static program that goes into the test guest.
+# It needs only libc, jansson and lib/frame.c: no key, no TPM, no OpenSSL.
+AGENT_SRCS := $(wildcard vmhost/agent/*.c)
+AGENT      := $(if $(AGENT_SRCS),build/guest/warrant-agent)
+build/guest/warrant-agent: $(AGENT_SRCS) lib/frame.c $(wildcard vmhost/agent/*.h) lib/frame.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g0 -D_GNU_SOURCE -Ilib -Ivmhost/agent $(WARN) \
+	    -fstack-protector-strong -fPIE -static-pie -s -o $@ $(AGENT_SRCS) lib/frame.c -ljansson
+
 # The test guest: a Debian cloud kernel and a busybox initramfs, cached.
 guest: build/guest/.stamp
-build/guest/.stamp: scripts/build-guest guest/init $(wildcard build/guest/warrant-agent)
+build/guest/.stamp: scripts/build-guest guest/init $(AGENT)
 	scripts/build-guest
 
 # `check` installs what is missing first, then builds in a sub-make so that
