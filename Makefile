@@ -117,7 +117,7 @@ test: $(PROGRAMS) $(UNIT_TESTS) fuzz-build guest
 	@BIN=$(BIN) TESTBIN=$(OUT)/tests FUZZBIN=build/fuzz tests/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all guest
 	@BIN=$(BIN) scripts/demo
 
 bench: deps
