@@ -133,6 +133,11 @@ keyring_error(struct api *a, int r, struct api_response *ret)
 		api_error(400, "bad_request", "invalid argument", ret);
 		break;
 	}
+	case -EPERM: {
+		api_error(409, "strict_mode", "attestd runs in strict mode: no epoch key exists, "
+		    "so there are no audience keys and no genuine epoch-mode tokens", ret);
+		break;
+	}
 	default: {
 		detailf(detail, sizeof(detail), "%s", strerror(-r));
 		api_error(500, "internal", detail, ret);
@@ -293,7 +298,8 @@ handle_status(struct api *a, int64_t now, struct api_response *ret)
 	gens = json_array();
 	for (i = 0; gens != NULL && i < st.n_gens; i++)
 		(void)json_array_append_new(gens, json_integer(st.gens[i]));
-	j = json_pack("{s:s,s:s,s:b,s:s,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:I}",
+	j = json_pack("{s:s,s:s,s:b,s:s,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,"
+	    "s:I}",
 	    "tpm", st.tpm == KEYRING_TPM_OK ? "ok" : "unreachable",
 	    "policy", st.policy == KEYRING_POLICY_OK ? "ok" :
 	    st.policy == KEYRING_POLICY_VIOLATED ? "violated" : "unknown",
@@ -306,6 +312,7 @@ handle_status(struct api *a, int64_t now, struct api_response *ret)
 	    "max_ttl_seconds", (json_int_t)a->cfg->max_ttl_seconds,
 	    "tpm_commands", (json_int_t)st.tpm_commands,
 	    "tokens_minted", (json_int_t)st.tokens_minted,
+	    "epoch_keys", (json_int_t)st.cached_epoch_keys,
 	    "last_error", st.last_error,
 	    "event_log", launchlog_state_name(ls),
 	    "event_log_detail", ldetail != NULL ? ldetail : "",
@@ -498,6 +505,7 @@ handle_verify(struct api *a, const struct api_request *rq, const struct config_g
     int64_t now, struct api_response *ret)
 {
 	static const char *const keys[] = { "token", NULL };
+	struct keyring_window w;
 	struct token *t = NULL;
 	json_t *root = NULL;
 	const char *s;
@@ -519,12 +527,17 @@ handle_verify(struct api *a, const struct api_request *rq, const struct config_g
 		    ret);
 		goto out;
 	}
-	r = keyring_verify(a->kr, now, t);
+	r = keyring_verify(a->kr, now, t, &w);
 	if (r < 0) {
 		keyring_error(a, r, ret);
 		goto out;
 	}
-	respond_json(200, json_pack("{s:s}", "mac", "ok"), ret);
+	/* The window is what GET /v1/keys would say for the token's kid: a
+	 * verifier of a strict token gets it here, as there is no key to ask
+	 * for. */
+	respond_json(200, json_pack("{s:s,s:I,s:I,s:I}", "mac", "ok",
+	    "not_before", (json_int_t)w.not_before, "epoch_end", (json_int_t)w.epoch_end,
+	    "not_after", (json_int_t)w.not_after), ret);
 out:
 	token_free(t);
 	json_decref(root);

@@ -840,12 +840,21 @@ cmd_quote(const char *sock, int argc, char **argv)
 		return fail_msg("quote", "out of memory");
 	}
 	r = uhttp_new_unix(sock, &h);
+	/* The reply carries the whole event log (up to EVENTLOG_MAX_BYTES,
+	 * longer once escaped in a JSON string): far over uhttp's default. */
+	if (r == 0) {
+		r = uhttp_set_max_reply(h, QUOTE_DOC_MAX);
+	}
 	if (r == 0) {
 		r = uhttp_request_json(h, "POST", "/v1/quote", req, &status, &rep);
 	}
 	if (r != 0) {
-		fprintf(stderr, "attestctl: quote: %s: %s%s\n", sock, conn_error(r),
-		    r == -EPROTO ? " (or a quote document over 1 MiB)" : "");
+		if (r == -EPROTO) {
+			fprintf(stderr, "attestctl: quote: %s: %s (or a quote document over %zu MiB)\n",
+			    sock, conn_error(r), (size_t)QUOTE_DOC_MAX >> 20);
+		} else {
+			fprintf(stderr, "attestctl: quote: %s: %s\n", sock, conn_error(r));
+		}
 		rc = EXIT_FAIL;
 		goto out;
 	}

@@ -345,6 +345,9 @@ keyring_new(const struct keyring_params *p, const struct keyring_backend *be,
 	if (kr->prefetch > p->epoch_seconds / 2)
 		kr->prefetch = p->epoch_seconds / 2;
 	kr->strict = p->strict;
+	if (kr->strict) {
+		kr->prefetch = 0;   /* there is no epoch key to derive ahead */
+	}
 	kr->tpm_state = KEYRING_TPM_UNREACHABLE;
 	kr->policy_state = KEYRING_POLICY_UNKNOWN;
 	*ret = kr;
@@ -532,6 +535,11 @@ derive_epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoc
 	size_t i;
 	int r;
 
+	/* The point of strict mode: no epoch key exists outside the TPM. Every
+	 * path to a derivation passes here. */
+	if (kr->strict) {
+		return -EPERM;
+	}
 	if (!kr->open)
 		return -EAGAIN;
 	memcpy(msg, LABEL_EPOCH, sizeof(LABEL_EPOCH));  /* with its NUL: the 0x00 separator */
@@ -560,6 +568,9 @@ epoch_key(struct keyring *kr, const struct keystore_gen *g, uint64_t epoch, stru
 	struct slot *s;
 	int r;
 
+	if (kr->strict) {
+		return -EPERM;
+	}
 	s = find_slot(kr, g->gen, epoch);
 	if (s != NULL) {
 		*ret = s;
@@ -651,6 +662,11 @@ keyring_audience_key(struct keyring *kr, int64_t now, const char *aud, uint32_t 
 
 	if (parse_ident(aud, TOKEN_ID_MAX) < 0)
 		return -EINVAL;
+	/* Whoever holds an audience key can make epoch-mode tokens for that
+	 * audience; strict mode has none to give. */
+	if (kr->strict) {
+		return -EPERM;
+	}
 	wipe_expired(kr, now);
 	r = key_window(kr, now, gen, epoch, &g, &k);
 	if (r < 0)
@@ -726,7 +742,8 @@ keyring_free_token(char *token)
 }
 
 int
-keyring_verify(struct keyring *kr, int64_t now, const struct token *t)
+keyring_verify(struct keyring *kr, int64_t now, const struct token *t,
+    struct keyring_window *ret)
 {
 	const struct token_kid *kid = token_kid(t);
 	const struct token_claims *c = token_claims(t);
@@ -736,6 +753,13 @@ keyring_verify(struct keyring *kr, int64_t now, const struct token *t)
 	struct slot *s = NULL;
 	int r;
 
+	/* A strict attestd derives no epoch key, so it never made an
+	 * epoch-mode token: one that claims to be its work was made with an
+	 * audience key from elsewhere, or is a forgery. */
+	if (kr->strict && kid->mode != TOKEN_MODE_STRICT) {
+		r = -EPERM;
+		goto out;
+	}
 	wipe_expired(kr, now);
 	r = key_window(kr, now, kid->gen, kid->epoch, &g, &k);
 	if (r < 0)
@@ -771,8 +795,19 @@ keyring_verify(struct keyring *kr, int64_t now, const struct token *t)
 		break;
 	}
 	}
-	if (r < 0 && r != -EBADMSG && r != -EAGAIN && r != -ECOMM && r != -EKEYREJECTED)
+	if (r < 0 && r != -EBADMSG && r != -EAGAIN && r != -ECOMM && r != -EKEYREJECTED &&
+	    r != -EPERM) {
 		r = -EBADMSG;   /* a chain that does not check out is a bad MAC */
+	}
+	if (r == 0 && ret != NULL) {
+		*ret = (struct keyring_window){
+			.gen = k.gen,
+			.epoch = k.epoch,
+			.not_before = k.not_before,
+			.epoch_end = k.epoch_end,
+			.not_after = k.not_after,
+		};
+	}
 out:
 	explicit_bzero(&k, sizeof(k));
 	explicit_bzero(t0, sizeof(t0));
@@ -832,7 +867,7 @@ keyring_check(struct keyring *kr, int64_t now)
 	 * the epoch, keeping the TPM off the request path, and before saying
 	 * "ok": the TPM has the last word on its policy, and a check after
 	 * which every mint would fail must stop minting instead. Near the end
-	 * of the epoch the next key is derived too. */
+	 * of the epoch the next key is derived too. Strict mode has none. */
 	g = keystore_current(kr->ks);
 	e = keyring_epoch_of(kr, now);
 	if (!kr->strict && g != NULL) {

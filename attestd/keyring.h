@@ -7,7 +7,10 @@
  * (now > epoch_end + max_ttl). Audience keys K_{g,e,aud} =
  * HMAC(K_{g,e}, "warrant/v1/aud" 0x00 aud) are derived on demand and wiped
  * after use. In strict mode every token's t0 is a TPM HMAC over
- * "warrant/v1/strict" 0x00 token_strict_message(input).
+ * "warrant/v1/strict" 0x00 token_strict_message(input), and no epoch key
+ * is ever derived: there are no audience keys to serve, and an epoch-mode
+ * token cannot be genuine (anyone holding an audience key could have made
+ * it), so both are refused with -EPERM.
  *
  * It also watches the TPM: reachable or not, and whether the PCRs still
  * satisfy the root key's policy. Minting needs both as of the last check.
@@ -33,7 +36,9 @@
  *   -EAGAIN       a TPM command is needed and the TPM is unreachable, the
  *                 policy is violated or unknown, or nothing is provisioned
  *   -EBADMSG      a token's MAC does not match
- *   -ERANGE       a token's iat lies outside its key's epoch            */
+ *   -ERANGE       a token's iat lies outside its key's epoch
+ *   -EPERM        strict mode: no epoch key exists (audience keys,
+ *                 epoch-mode tokens)                                     */
 
 /* The TPM as the keyring sees it. The default (NULL backend) is lib/tpm.h;
  * unit tests put a mock here. Each returns 0 or a negative errno, -ECOMM
@@ -91,7 +96,7 @@ struct keyring_status {
 	uint64_t epoch;
 	uint64_t tpm_commands;
 	uint64_t tokens_minted;
-	size_t cached_epoch_keys;
+	size_t cached_epoch_keys;             /* always 0 in strict mode */
 	char last_error[KEYRING_ERR_MAX];
 };
 
@@ -103,6 +108,16 @@ struct keyring_key {
 	int64_t not_before;    /* epoch start */
 	int64_t epoch_end;
 	int64_t not_after;     /* epoch_end + max_ttl */
+};
+
+/* The window of tokens a (gen, epoch) key may have made, without the key:
+ * what POST /v1/verify tells a verifier of a strict-mode token. */
+struct keyring_window {
+	uint32_t gen;
+	uint64_t epoch;
+	int64_t not_before;
+	int64_t epoch_end;
+	int64_t not_after;
 };
 
 struct keyring;
@@ -141,12 +156,16 @@ int keyring_mint(struct keyring *kr, int64_t now, const struct token_claims *c, 
 void keyring_free_token(char *token);
 
 /* The audience key of (gen, epoch) under the serving rules. The caller
- * wipes ret->key. */
+ * wipes ret->key. -EPERM in strict mode. */
 int keyring_audience_key(struct keyring *kr, int64_t now, const char *aud, uint32_t gen,
     uint64_t epoch, struct keyring_key *ret);
 
-/* Check a token's MAC chain and that its iat lies in its key's epoch. */
-int keyring_verify(struct keyring *kr, int64_t now, const struct token *t);
+/* Check a token's MAC chain and that its iat lies in its key's epoch; on
+ * success *ret (may be NULL) is the window of the token's kid under the
+ * serving rules, as keyring_audience_key would give it. In strict mode an
+ * epoch-mode token is refused (-EPERM) before anything else. */
+int keyring_verify(struct keyring *kr, int64_t now, const struct token *t,
+    struct keyring_window *ret);
 
 void keyring_status(const struct keyring *kr, int64_t now, struct keyring_status *ret);
 uint32_t keyring_generation(const struct keyring *kr);

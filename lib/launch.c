@@ -361,9 +361,48 @@ status_error(json_int_t status)
 	}
 }
 
+/* Append s to dst (of n bytes, holding *off of them), printable ASCII
+ * only: attestd's words end up in a log line. */
+static void
+append_printable(char *dst, size_t n, size_t *off, const char *s)
+{
+	for (; *s != '\0' && *off + 1 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		dst[(*off)++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	dst[*off] = '\0';
+}
+
+/* "ERROR: DETAIL" from an error reply, either part possibly missing. */
+static void
+error_detail(const json_t *reply, char *dst, size_t n)
+{
+	const char *code = cjson_get_str(reply, "error");
+	const char *text = cjson_get_str(reply, "detail");
+	size_t off = 0;
+
+	if (code != NULL) {
+		append_printable(dst, n, &off, code);
+	}
+	if (code != NULL && text != NULL && text[0] != '\0') {
+		append_printable(dst, n, &off, ": ");
+	}
+	if (text != NULL) {
+		append_printable(dst, n, &off, text);
+	}
+}
+
 int
 launch_measure(const char *launch_socket, const struct manifest *m,
     const struct launch_fds *fds, struct launch_result *ret)
+{
+	return launch_measure_detail(launch_socket, m, fds, ret, NULL, 0);
+}
+
+int
+launch_measure_detail(const char *launch_socket, const struct manifest *m,
+    const struct launch_fds *fds, struct launch_result *ret, char *detail, size_t detail_len)
 {
 	struct launch_result res;
 	const char *vm, *digest, *token;
@@ -374,12 +413,18 @@ launch_measure(const char *launch_socket, const struct manifest *m,
 	int r;
 
 	memset(&res, 0, sizeof(res));
+	if (detail_len > 0) {
+		detail[0] = '\0';
+	}
 	r = launch_request(launch_socket, m, fds, &reply);
 	if (r < 0) {
 		goto out;
 	}
 	status = json_integer_value(json_object_get(reply, "status"));
 	if (status != 200) {
+		if (detail_len > 0) {
+			error_detail(reply, detail, detail_len);
+		}
 		r = status_error(status);
 		goto out;
 	}

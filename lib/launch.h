@@ -35,6 +35,13 @@ struct launch_result {
  * -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET). */
 int launch_measure(const char *launch_socket, const struct manifest *m,
     const struct launch_fds *fds, struct launch_result *ret);
+/* launch_measure, saying why attestd refused: when attestd answered with a
+ * status other than 200, detail gets its "error" and "detail" as
+ * "ERROR: DETAIL" (truncated to fit, bytes outside printable ASCII shown
+ * as '?', so that it can go into a log line); in every other case an
+ * empty string. detail may be NULL if detail_len is 0. */
+int launch_measure_detail(const char *launch_socket, const struct manifest *m,
+    const struct launch_fds *fds, struct launch_result *ret, char *detail, size_t detail_len);
 /* The exchange alone: 0 whenever attestd sent a well-formed JSON object
  * with an integer "status", whatever it is; for callers that show
  * attestd's answer as it is (attestctl measure). The reply may hold the

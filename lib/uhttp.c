@@ -16,12 +16,14 @@ struct uhttp {
 	char *cafile;
 	long connect_ms;
 	long total_ms;
+	size_t max_reply;
 };
 
 struct sink {
 	char *buf;
 	size_t len;
 	size_t cap;
+	size_t max;             /* the handle's reply cap */
 	bool too_big;
 };
 
@@ -64,6 +66,7 @@ new_common(struct uhttp **ret_h)
 	}
 	h->connect_ms = UHTTP_CONNECT_TIMEOUT_MS;
 	h->total_ms = UHTTP_TIMEOUT_MS;
+	h->max_reply = UHTTP_MAX_BODY;
 	*ret_h = h;
 	return 0;
 }
@@ -175,13 +178,24 @@ uhttp_set_cafile(struct uhttp *h, const char *path)
 	return 0;
 }
 
+int
+uhttp_set_max_reply(struct uhttp *h, size_t max)
+{
+	if (max == 0 || max > UHTTP_MAX_REPLY_LIMIT) {
+		return -EINVAL;
+	}
+	h->max_reply = max;
+	return 0;
+}
+
 static size_t
 on_data(char *data, size_t size, size_t nmemb, void *userdata)
 {
 	struct sink *s = userdata;
 	size_t n = size * nmemb;   /* size is always 1 */
 
-	if (n > UHTTP_MAX_BODY - s->len) {
+	/* s->len <= s->max always; the cap keeps cap * 2 below SIZE_MAX. */
+	if (n > s->max - s->len) {
 		s->too_big = true;
 		return 0;   /* anything but n aborts the transfer */
 	}
@@ -191,6 +205,9 @@ on_data(char *data, size_t size, size_t nmemb, void *userdata)
 
 		while (cap < s->len + n + 1) {
 			cap *= 2;
+		}
+		if (cap > s->max + 1) {
+			cap = s->max + 1;   /* no more than the cap can ever need */
 		}
 		/* Not realloc: the old block may hold key material and must be
 		 * wiped before it goes back to the allocator. */
@@ -313,7 +330,7 @@ setup(struct uhttp *h, const char *method, const char *url, const char *body,
 	ok = ok && curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_ms) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->total_ms) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)UHTTP_MAX_BODY) == CURLE_OK;
+	    (curl_off_t)h->max_reply) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_WRITEDATA, s) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK;
@@ -352,7 +369,7 @@ uhttp_request(struct uhttp *h, const char *method, const char *path,
 {
 	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE", "PATCH", NULL };
 	struct curl_slist *hdrs = NULL;
-	struct sink s = { NULL, 0, 0, false };
+	struct sink s = { NULL, 0, 0, h->max_reply, false };
 	char *url = NULL;
 	size_t i, ulen;
 	long status = 0;

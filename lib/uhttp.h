@@ -10,8 +10,9 @@
  *   -ECONNRESET    the connection broke mid-request
  *   -EHOSTUNREACH  the host name does not resolve
  *   -ETIMEDOUT     the connect or request timeout passed
- *   -EPROTO        a bad reply: not HTTP, cut short, over UHTTP_MAX_BODY,
- *                  or (uhttp_request_json) not a JSON object
+ *   -EPROTO        a bad reply: not HTTP, cut short, over the handle's
+ *                  reply cap (UHTTP_MAX_BODY unless uhttp_set_max_reply
+ *                  changed it), or (uhttp_request_json) not a JSON object
  *   -EINVAL        a bad method or path; -ENOMEM; -EIO for anything else */
 #ifndef WARRANT_UHTTP_H
 #define WARRANT_UHTTP_H
@@ -19,7 +20,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define UHTTP_MAX_BODY            (1024 * 1024)
+#define UHTTP_MAX_BODY            (1024 * 1024)           /* default reply cap */
+#define UHTTP_MAX_REPLY_LIMIT     ((size_t)1 << 30)       /* highest settable cap */
 #define UHTTP_CONNECT_TIMEOUT_MS  2000
 #define UHTTP_TIMEOUT_MS          10000
 
@@ -37,6 +39,11 @@ void uhttp_free(struct uhttp *h);
 /* Timeouts in milliseconds, both > 0. */
 int uhttp_set_timeouts(struct uhttp *h, long connect_ms, long total_ms);
 int uhttp_set_cafile(struct uhttp *h, const char *path);
+/* The largest reply body this handle accepts, 1..UHTTP_MAX_REPLY_LIMIT
+ * bytes (default UHTTP_MAX_BODY); a longer reply is -EPROTO. Raise it only
+ * for a reply that is large by design (attestd's quote carries the event
+ * log); the whole body is held in memory. */
+int uhttp_set_max_reply(struct uhttp *h, size_t max);
 
 /* Send one request; body may be NULL (no body). Any HTTP status is a
  * success: *ret_status gets it and *ret_body the reply's body,

@@ -62,6 +62,20 @@ status_error(long status)
 	}
 }
 
+/* An error reply. 409 strict_mode is attestd in strict mode: it has no
+ * audience keys, and refuses epoch-mode tokens. */
+static int
+reply_error(long status, const json_t *rep)
+{
+	const char *err;
+
+	if (status == 409) {
+		err = cjson_get_str(rep, "error");
+		return err != NULL && strcmp(err, "strict_mode") == 0 ? -EPERM : -EPROTO;
+	}
+	return status_error(status);
+}
+
 static int
 get_i64(const json_t *obj, const char *key, int64_t *ret)
 {
@@ -107,7 +121,7 @@ http_get_key(void *ctx, const char *aud, uint32_t gen, uint64_t epoch, struct ve
 		goto out;
 	}
 	if (status != 200) {
-		r = status_error(status);
+		r = reply_error(status, rep);
 		goto out;
 	}
 	/* The reply must be for what was asked, and its window must make sense. */
@@ -138,8 +152,9 @@ out:
 }
 
 static int
-http_check_mac(void *ctx, const char *token, size_t len)
+http_check_mac(void *ctx, const char *token, size_t len, struct verifier_window *ret)
 {
+	struct verifier_window w = { 0, 0, 0 };
 	json_t *req = NULL, *rep = NULL;
 	const char *mac;
 	long status = 0;
@@ -156,7 +171,14 @@ http_check_mac(void *ctx, const char *token, size_t len)
 	switch (status) {
 	case 200: {
 		mac = json_string_value(json_object_get(rep, "mac"));
-		r = mac != NULL && strcmp(mac, "ok") == 0 ? 0 : -EPROTO;
+		r = -EPROTO;
+		if (mac != NULL && strcmp(mac, "ok") == 0 &&
+		    get_i64(rep, "not_before", &w.not_before) == 0 &&
+		    get_i64(rep, "epoch_end", &w.epoch_end) == 0 &&
+		    get_i64(rep, "not_after", &w.not_after) == 0) {
+			*ret = w;
+			r = 0;
+		}
 		break;
 	}
 	case 422: {
@@ -164,7 +186,7 @@ http_check_mac(void *ctx, const char *token, size_t len)
 		break;
 	}
 	default: {
-		r = status_error(status);
+		r = reply_error(status, rep);
 		break;
 	}
 	}
@@ -353,6 +375,26 @@ out:
 
 /* --- verification -------------------------------------------------------- */
 
+/* The window attestd gave with a strict token's verdict: sane, of the
+ * token's own epoch (epoch_end - not_before is the epoch length, and
+ * not_before its multiple), and not over, like a fetched key's. */
+static int
+strict_window_ok(const struct verifier_window *w, uint64_t epoch, int64_t now)
+{
+	int64_t start;
+
+	if (w->not_before < 0 || w->not_before >= w->epoch_end || w->epoch_end > w->not_after ||
+	    epoch > INT64_MAX ||
+	    __builtin_mul_overflow((int64_t)epoch, w->epoch_end - w->not_before, &start) ||
+	    start != w->not_before) {
+		return -EPROTO;
+	}
+	if (now >= w->not_after) {
+		return -EKEYEXPIRED;
+	}
+	return 0;
+}
+
 static int
 refuse(const char **ret_reason, const char *why, int code)
 {
@@ -375,6 +417,9 @@ refuse_source(const char **ret_reason, int r)
 	case -EBADMSG: {
 		return refuse(ret_reason, "bad_mac", -EBADMSG);
 	}
+	case -EPERM: {
+		return refuse(ret_reason, "strict_mode", -EPERM);
+	}
 	default: {
 		return refuse(ret_reason, "attestd_unavailable", r < 0 ? r : -EIO);
 	}
@@ -388,6 +433,7 @@ verifier_verify(struct verifier *v, const char *token, const struct token_expect
 	const struct token_claims *c;
 	const struct token_kid *kid;
 	const struct cache_entry *ce;
+	struct verifier_window w = { 0, 0, 0 };
 	struct token_expect ex;
 	struct token_grant g;
 	struct token *t = NULL;
@@ -423,26 +469,32 @@ verifier_verify(struct verifier *v, const char *token, const struct token_expect
 		goto out;
 	}
 
-	/* The key (or in strict mode only its window) comes first: without it
-	 * nothing in the token means anything yet. */
-	r = key_get(v, kid, ex.now, &slot);
-	if (r != 0) {
-		r = refuse_source(ret_reason, r);
-		goto out;
-	}
-	ce = &v->cache[slot];
+	/* The MAC and the key's window come first: without them nothing in
+	 * the token means anything yet. */
 	switch (kid->mode) {
 	case TOKEN_MODE_EPOCH: {
+		r = key_get(v, kid, ex.now, &slot);
+		if (r != 0) {
+			break;
+		}
+		ce = &v->cache[slot];
+		w = (struct verifier_window){ ce->not_before, ce->epoch_end, ce->not_after };
 		r = token_verify_mac(t, v->keys + slot * TOKEN_KEY_LEN);
 		break;
 	}
 	case TOKEN_MODE_STRICT: {
 		/* attestd checks the very bytes parsed here (the library's own
-		 * copy), not the caller's buffer, which could change meanwhile. */
+		 * copy), not the caller's buffer, which could change meanwhile.
+		 * No audience key exists for these: the window comes with the
+		 * verdict, and nothing is cached. */
 		size_t raw_len = 0;
 		const char *raw = token_string(t, &raw_len);
 
-		r = v->src.check_mac != NULL ? v->src.check_mac(v->src.ctx, raw, raw_len) : -ENOTSUP;
+		r = v->src.check_mac != NULL ? v->src.check_mac(v->src.ctx, raw, raw_len, &w) :
+		    -ENOTSUP;
+		if (r == 0) {
+			r = strict_window_ok(&w, kid->epoch, ex.now);
+		}
 		break;
 	}
 	default: {
@@ -455,7 +507,7 @@ verifier_verify(struct verifier *v, const char *token, const struct token_expect
 		goto out;
 	}
 
-	if (c->iat < ce->not_before || c->iat >= ce->epoch_end || c->exp > ce->not_after) {
+	if (c->iat < w.not_before || c->iat >= w.epoch_end || c->exp > w.not_after) {
 		r = refuse(ret_reason, "outside_key_window", -EPERM);
 		goto out;
 	}

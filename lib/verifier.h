@@ -1,8 +1,9 @@
 /* verifier: the one token verifier every component uses. It checks a
  * token's MAC chain (with an audience key fetched from attestd and cached
- * until it expires, or in strict mode by asking attestd), the key's time
- * window, the claims and caveats against the action about to happen, and
- * finally consumes a use of the token's id in an optional replay store.
+ * until it expires, or for a strict-mode token by asking attestd, which
+ * also gives the key's window), the key's time window, the claims and
+ * caveats against the action about to happen, and finally consumes a use
+ * of the token's id in an optional replay store.
  *
  * A verifier is for one audience and is not thread-safe: give each thread
  * its own (each holds one keep-alive connection to attestd).
@@ -17,6 +18,9 @@
  *   outside_key_window   iat outside [not_before, epoch_end), or exp after
  *                        not_after: the key could not have made this token
  *   attestd_unavailable  attestd could not be asked (down, refused, 503)
+ *   strict_mode          an epoch-mode token, and attestd runs in strict
+ *                        mode: it has no epoch keys, so the token cannot
+ *                        be genuine
  *   already_used         the token's uses are exhausted
  *   replay_unavailable   the replay store failed: nothing was consumed
  *   and token_check's: wrong_vm, wrong_launch, wrong_operation,
@@ -42,16 +46,26 @@ struct verifier_key {
 	int64_t not_after;
 };
 
+/* The window alone, for a strict-mode token (POST /v1/verify's reply). */
+struct verifier_window {
+	int64_t not_before;
+	int64_t epoch_end;
+	int64_t not_after;
+};
+
 /* Where keys and strict-mode MAC checks come from: attestd, or a mock.
  * get_key returns 0, -ENOKEY for an unknown (gen, epoch), -EKEYEXPIRED
- * once the key's not_after has passed, anything else if it cannot answer
- * (-ENOENT then means no socket, not no key).
- * check_mac returns 0, -EBADMSG for a bad MAC chain, or the same codes;
- * if it is NULL, strict-mode tokens are refused (attestd_unavailable). */
+ * once the key's not_after has passed, -EPERM when the source runs in
+ * strict mode and so has no audience keys (attestd's 409 strict_mode),
+ * anything else if it cannot answer (-ENOENT then means no socket, not
+ * no key).
+ * check_mac returns 0 and the window of the token's (gen, epoch) in *ret,
+ * -EBADMSG for a bad MAC chain, or the same codes; if it is NULL,
+ * strict-mode tokens are refused (attestd_unavailable). */
 struct verifier_source {
 	int (*get_key)(void *ctx, const char *aud, uint32_t gen, uint64_t epoch,
 	    struct verifier_key *ret);
-	int (*check_mac)(void *ctx, const char *token, size_t len);
+	int (*check_mac)(void *ctx, const char *token, size_t len, struct verifier_window *ret);
 	void *ctx;
 };
 

@@ -65,7 +65,7 @@ attestd_start() {
 # Minting needs a measured VM, its launch digest and an op its envelope
 # allows. Sets VM and VM_LD; attestd's reply is in $T/measure.json.
 measure_vm() {
-	local env=${1:-'{"fs.write":"allow","fs.read":"allow","x":"allow","vm.launch":"allow"}'}
+	local env=${1:-'{"fs.write":"allow","fs.read":"allow","fs.list":"allow"}'}
 	local d
 	d=$(mktemp -d "$T/vm.XXXXXX") || return 1
 	printf 'stand-in kernel %s\n' "$d" >"$d/kernel"

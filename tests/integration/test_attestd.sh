@@ -14,8 +14,8 @@ write_config "$T/attestd.json"
 attestd_start --config "$T/attestd.json" || { fail "attestd starts"; finish; }
 ROOT=$(id -u)
 # Minting needs a VM attestd measured: a small one, allowing fs.write,
-# fs.read and x; "net.fetch" is "never" and "fs.delete" absent.
-measure_default '{"fs.write":"allow","fs.read":"ask","x":"allow","net.fetch":"never"}' ||
+# fs.read and fs.list; "exec" is "never" and every other tool absent.
+measure_default '{"fs.write":"allow","fs.read":"ask","fs.list":"allow","exec":"never"}' ||
     { fail "measure a VM"; finish; }
 
 # --- status and mint ------------------------------------------------------
@@ -52,7 +52,7 @@ req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$(printf 'b%.0s
 expect "mint with another launch digest: 403" 403 '.error == "launch_mismatch"'
 req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.delete","args":1}'
 expect "mint for an op absent from the envelope: 403" 403 '.error == "not_in_envelope"'
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"net.fetch","args":1}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"exec","args":1}'
 expect "mint for an op the envelope says never: 403" 403 '.error == "not_in_envelope"'
 req GET /v1/status
 expect "status reports the event log and the VMs" 200 '.event_log == "ok" and .launch_pcr == 15 and
@@ -66,6 +66,12 @@ KEYHEX=$(b64url_hex "$(field .key)")
 want=$(b64url_hex "${TOKEN##*.}")
 got=$(printf '%s' "${TOKEN%.*}" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEYHEX" | awk '{print $NF}')
 if [ "$want" = "$got" ]; then pass "served key verifies the token"; else fail "served key verifies the token"; fi
+KW=$(jq -c '{not_before,epoch_end,not_after}' <<<"$BODY")
+req POST /v1/verify '{"token":"'"$TOKEN"'"}'
+expect "verify gives the key window GET /v1/keys gives" 200 \
+    "{not_before,epoch_end,not_after} == $KW and .mac == \"ok\""
+req GET /v1/status
+expect "status counts the epoch keys held" 200 '.mode == "epoch" and .epoch_keys >= 1'
 req GET /v1/keys/proxy
 expect "keys default to the current generation and epoch" 200 ".gen == 1 and .epoch == $EPOCH"
 printf '{"path":"/notes.txt","data":"hi"}' >"$T/args.json"
@@ -108,32 +114,32 @@ else
 fi
 
 # --- strict input ---------------------------------------------------------
-req POST /v1/mint '{"aud":"proxy","aud":"vmhost","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"proxy","aud":"vmhost","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1}'
 expect "duplicate keys: 400" 400 '.error == "bad_request"'
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"approvers":["alice"]}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"approvers":["alice"]}'
 expect "unknown field (approvers): 400" 400 '.detail | contains("approvers")'
 req POST /v1/verify '{"token":"w1.!!!!.eyJ9.AAAA"}'
 expect "bad base64 token: 400" 400 '.error == "bad_request"'
 req POST /v1/verify '{"token":"'"${TOKEN%?}"'"}'
 tamper_code=$CODE
 if [ "$tamper_code" = 400 ] || [ "$tamper_code" = 422 ]; then pass "truncated token refused ($tamper_code)"; else fail "truncated token: $tamper_code"; fi
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":3601}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"ttl":3601}'
 expect "ttl over max: 400" 400 '.detail | contains("ttl")'
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":0}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"ttl":0}'
 expect "ttl 0: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"uses":1001}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"uses":1001}'
 expect "uses over 1000: 400" 400 '.detail | contains("uses")'
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"args_sha256":"'$LD'"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"args_sha256":"'$LD'"}'
 expect "args and args_sha256: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list"}'
 expect "neither args nor args_sha256: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'${LD^^}'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'${LD^^}'","op":"fs.list","args":1}'
 expect "upper-case launch_digest: 400" 400 '.detail | contains("launch_digest")'
-req POST /v1/mint '{"aud":"a/b","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1}'
+req POST /v1/mint '{"aud":"a/b","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1}'
 expect "invalid audience: 400" 400 '.detail | contains("aud")'
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1.5}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1.5}'
 expect "real number: 400" 400
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"x","args":1,"ttl":"300"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args":1,"ttl":"300"}'
 expect "ttl as a string: 400" 400
 req POST /v1/mint 'not json'
 expect "not JSON: 400" 400

@@ -3,7 +3,8 @@
 # stops minting (fail closed), a stopped swtpm makes it unreachable and a
 # restarted one is picked up by itself, rotation + SIGHUP switches to the
 # new generation while the old one's keys stay served, strict mode puts a
-# TPM HMAC in every token, and no TPM handle leaks.
+# TPM HMAC in every token and holds no epoch key (no audience keys served,
+# epoch-mode tokens refused), and no TPM handle leaks.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/attestd_lib.sh"
 
@@ -114,13 +115,37 @@ else
 	fail "strict token made with a TPM command ($before -> $after)"
 fi
 req GET /v1/status
-expect "status shows strict mode" 200 '.mode == "strict"'
+expect "status shows strict mode, no epoch key held" 200 '.mode == "strict" and .epoch_keys == 0'
+ES=$(field .epoch_seconds)
+MT=$(field .max_ttl_seconds)
+SEPOCH=$(token_kid "$STRICT" | jq -r .epoch)
+SGEN=$(token_kid "$STRICT" | jq -r .gen)
 req POST /v1/verify '{"token":"'"$STRICT"'"}'
-expect "strict token verifies in attestd" 200 '.mac == "ok"'
+# The window is GET /v1/keys's, computed from the kid: epoch * epoch_seconds.
+expect "strict token verifies in attestd, with its key window" 200 \
+    ".mac == \"ok\" and .not_before == $((SEPOCH * ES)) and .epoch_end == $(((SEPOCH + 1) * ES)) and .not_after == $(((SEPOCH + 1) * ES + MT))"
 # Same signing input, someone else's tag.
 FORGED="${STRICT%.*}.${TOKEN2##*.}"
 req POST /v1/verify '{"token":"'"$FORGED"'"}'
 expect "forged strict token: 422" 422 '.error == "bad_mac"'
+# No audience key, for the current epoch or any other: whoever held one
+# could make epoch-mode tokens that other verifiers accept.
+req GET "/v1/keys/proxy"
+expect "strict: GET /v1/keys is 409" 409 '.error == "strict_mode" and (has("key") | not)'
+req GET "/v1/keys/proxy?gen=$SGEN&epoch=$SEPOCH"
+expect "strict: no key for the strict token's epoch either" 409 '.error == "strict_mode"'
+req GET "/v1/keys/proxy?gen=1&epoch=$EPOCH1"
+expect "strict: no key for an epoch served before the restart" 409 '.error == "strict_mode"'
+req --as 65534 GET "/v1/keys/vmhost"
+expect "strict: the role is still checked first" 403 '.error == "forbidden"'
+# Epoch-mode tokens cannot be genuine under a strict attestd: refused,
+# even correctly made ones from before the restart.
+req POST /v1/verify '{"token":"'"$TOKEN2"'"}'
+expect "strict: an epoch-mode token is refused in /v1/verify" 409 '.error == "strict_mode"'
+sleep 2.5   # two or more health checks
+req GET /v1/status
+expect "strict: still no epoch key after health checks and requests" 200 \
+    '.epoch_keys == 0 and .policy == "ok" and .minting == true'
 attestd_stop
 
 check "no leaked TPM handles" no_leaked_handles

@@ -258,7 +258,7 @@ test_mint_epoch(void **state)
 	assert_string_equal(token_kid(t)->aud, "proxy");
 	expected_audience_key(1, EPOCH, "proxy", want);
 	assert_int_equal(token_verify_mac(t, want), 0);
-	assert_int_equal(keyring_verify(kr, NOW, t), 0);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), 0);
 	/* What GET /v1/keys serves is the same key. */
 	assert_int_equal(keyring_audience_key(kr, NOW, "proxy", 1, EPOCH, &k), 0);
 	assert_memory_equal(k.key, want, 32);
@@ -476,6 +476,7 @@ test_strict(void **state)
 {
 	struct keyring *kr = make_keyring(E, TTL, true);
 	struct token_claims c;
+	struct keyring_window w;
 	struct token *t = NULL, *bad = NULL;
 	uint8_t root[32], msg[18 + 32], t0[32];
 	const char *input;
@@ -500,20 +501,92 @@ test_strict(void **state)
 	root_key(1, root);
 	assert_int_equal(token_hmac(root, 32, msg, sizeof(msg), t0), 0);
 	assert_int_equal(token_verify_chain(t, t0), 0);
-	assert_int_equal(keyring_verify(kr, NOW, t), 0);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), 0);
+	/* The window comes with the verdict: what GET /v1/keys would say. */
+	memset(&w, 0x5a, sizeof(w));
+	assert_int_equal(keyring_verify(kr, NOW, t, &w), 0);
+	assert_int_equal(w.gen, 1);
+	assert_int_equal(w.epoch, EPOCH);
+	assert_int_equal(w.not_before, S);
+	assert_int_equal(w.epoch_end, S + E);
+	assert_int_equal(w.not_after, S + E + TTL);
 	/* The same input with another t0 is refused. */
 	t0[0] ^= 1;
 	assert_int_equal(token_finish(input, len, t0, &forged), 0);
 	assert_int_equal(token_parse(forged, strlen(forged), &bad), 0);
-	assert_int_equal(keyring_verify(kr, NOW, bad), -EBADMSG);
+	memset(&w, 0x5a, sizeof(w));
+	assert_int_equal(keyring_verify(kr, NOW, bad, &w), -EBADMSG);
+	assert_int_equal(w.gen, 0x5a5a5a5a);   /* not written on failure */
 	/* Without the TPM, strict tokens can neither be made nor checked. */
 	M.open_fails = true;
 	M.hmac_rc = -ECOMM;
-	assert_int_equal(keyring_verify(kr, NOW, t), -ECOMM);
-	assert_int_equal(keyring_verify(kr, NOW, t), -EAGAIN);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -ECOMM);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -EAGAIN);
 	token_free(t);
 	token_free(bad);
 	free(forged);
+	keyring_free_token(tok);
+	keyring_free(kr);
+}
+
+/* Strict mode derives no epoch key at all, so it has no audience key to
+ * serve and can have made no epoch-mode token: a verifier holding an
+ * audience key from elsewhere must not be able to pass one off. */
+static void
+test_strict_no_epoch_keys(void **state)
+{
+	struct keyring *kr = make_keyring_prefetch(E, TTL, true, 6);
+	struct token_kid kid = { .gen = 1, .epoch = EPOCH, .mode = TOKEN_MODE_EPOCH };
+	struct keyring_status st;
+	struct keyring_window w;
+	struct keyring_key k;
+	struct token_claims c;
+	struct token *t = NULL;
+	uint8_t key[32];
+	char *tok = NULL;
+
+	(void)state;
+	keyring_check(kr, NOW);
+	assert_true(keyring_minting(kr));
+	/* Not even ahead of the next epoch. */
+	keyring_check(kr, S + E - 1);
+	keyring_check(kr, S + E + 1);
+	assert_int_equal(M.hmac_calls, 0);
+	keyring_status(kr, S + E + 1, &st);
+	assert_true(st.strict);
+	assert_int_equal(st.cached_epoch_keys, 0);
+	/* No audience key, for any (gen, epoch), without a TPM command. */
+	memset(&k, 0x5a, sizeof(k));
+	assert_int_equal(keyring_audience_key(kr, NOW, "proxy", 1, EPOCH, &k), -EPERM);
+	assert_int_equal(keyring_audience_key(kr, NOW, "proxy", 1, EPOCH - 1, &k), -EPERM);
+	assert_int_equal(keyring_audience_key(kr, NOW, "proxy", 9, EPOCH + 5, &k), -EPERM);
+	assert_int_equal(k.gen, 0x5a5a5a5a);
+	assert_int_equal(M.hmac_calls, 0);
+	/* A correctly made epoch-mode token is refused before any check. */
+	memcpy(kid.aud, "proxy", 6);
+	expected_audience_key(1, EPOCH, "proxy", key);
+	fill_claims(&c, "proxy", NOW);
+	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
+	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
+	assert_int_equal(keyring_verify(kr, NOW, t, &w), -EPERM);
+	token_free(t);
+	free(tok);
+	/* ...even one of an epoch it would not serve. */
+	kid.epoch = EPOCH + 3;
+	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
+	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
+	assert_int_equal(keyring_verify(kr, NOW, t, &w), -EPERM);
+	assert_int_equal(M.hmac_calls, 0);
+	assert_int_equal(cached(kr, NOW), 0);
+	token_free(t);
+	free(tok);
+	/* Minting still works: strict tokens only. */
+	assert_int_equal(keyring_mint(kr, NOW, &c, &tok), 0);
+	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
+	assert_int_equal(token_kid(t)->mode, TOKEN_MODE_STRICT);
+	assert_int_equal(keyring_verify(kr, NOW, t, &w), 0);
+	assert_int_equal(cached(kr, NOW), 0);
+	token_free(t);
 	keyring_free_token(tok);
 	keyring_free(kr);
 }
@@ -536,7 +609,7 @@ test_verify_window(void **state)
 	fill_claims(&c, "proxy", S - 10);
 	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
 	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
-	assert_int_equal(keyring_verify(kr, NOW, t), -ERANGE);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -ERANGE);
 	token_free(t);
 	free(tok);
 	/* In the window but under another key. */
@@ -544,14 +617,14 @@ test_verify_window(void **state)
 	key[0] ^= 1;
 	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
 	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
-	assert_int_equal(keyring_verify(kr, NOW, t), -EBADMSG);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -EBADMSG);
 	token_free(t);
 	free(tok);
 	/* Of an unknown generation. */
 	kid.gen = 7;
 	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
 	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
-	assert_int_equal(keyring_verify(kr, NOW, t), -ENOENT);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -ENOENT);
 	token_free(t);
 	free(tok);
 	keyring_free(kr);
@@ -716,9 +789,9 @@ test_verify_key_error(void **state)
 	assert_int_equal(token_encode(&kid, &c, key, &tok), 0);
 	assert_int_equal(token_parse(tok, strlen(tok), &t), 0);
 	M.hmac_rc = -EIO;
-	assert_int_equal(keyring_verify(kr, NOW, t), -EIO);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), -EIO);
 	M.hmac_rc = 0;
-	assert_int_equal(keyring_verify(kr, NOW, t), 0);
+	assert_int_equal(keyring_verify(kr, NOW, t, NULL), 0);
 	token_free(t);
 	free(tok);
 	keyring_free(kr);
@@ -763,6 +836,7 @@ main(void)
 		cmocka_unit_test(test_policy_violation),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_strict_no_epoch_keys),
 		cmocka_unit_test(test_verify_window),
 		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_deadline),

@@ -187,6 +187,21 @@ run(struct fixture *f, const char *reply, uint32_t reply_len, struct launch_resu
 	return r;
 }
 
+/* launch_measure_detail against a server answering reply. */
+static int
+run_detail(struct fixture *f, const char *reply, struct launch_result *res, char *detail,
+    size_t detail_len)
+{
+	int r;
+
+	f->srv.reply = reply;
+	f->srv.reply_len = 0;
+	assert_int_equal(pthread_create(&f->thread, NULL, serve, &f->srv), 0);
+	r = launch_measure_detail(f->path, &f->m, &f->fds, res, detail, detail_len);
+	pthread_join(f->thread, NULL);
+	return r;
+}
+
 static const char good[] = "{\"status\":200,\"vm\":\"vm-0011223344556677\",\"launch_digest\":\""
     LD_HEX "\",\"token\":\"w1.a.b.c\",\"events\":[]}";
 
@@ -279,6 +294,60 @@ test_errors(void **state)
 	}
 }
 
+/* Why attestd refused, for the caller's error line. */
+static void
+test_error_detail(void **state)
+{
+	struct fixture *f = *state;
+	struct launch_result res;
+	char detail[128], small[12], nowhere[200];
+
+	memset(&res, 0, sizeof(res));
+	memset(detail, 'x', sizeof(detail));
+	assert_int_equal(run_detail(f, "{\"status\":503,\"error\":\"event_log_inconsistent\","
+	    "\"detail\":\"launch PCR 15 does not match the log\"}", &res, detail,
+	    sizeof(detail)), -EAGAIN);
+	assert_string_equal(detail, "event_log_inconsistent: launch PCR 15 does not match the log");
+	assert_null(res.token);
+	/* Only one part given. */
+	assert_int_equal(run_detail(f, "{\"status\":400,\"error\":\"bad_request\"}", &res,
+	    detail, sizeof(detail)), -EINVAL);
+	assert_string_equal(detail, "bad_request");
+	assert_int_equal(run_detail(f, "{\"status\":400,\"error\":\"bad_request\",\"detail\":\"\"}",
+	    &res, detail, sizeof(detail)), -EINVAL);
+	assert_string_equal(detail, "bad_request");
+	/* Nothing that could forge or colour a log line. */
+	assert_int_equal(run_detail(f, "{\"status\":400,\"error\":\"bad_request\",\"detail\":"
+	    "\"a\\nerror: b\\u001b[31m\\u00e9\"}", &res, detail, sizeof(detail)), -EINVAL);
+	assert_string_equal(detail, "bad_request: a?error: b?[31m??");
+	/* Cut to fit. */
+	assert_int_equal(run_detail(f, "{\"status\":503,\"error\":\"busy\",\"detail\":"
+	    "\"already 4 launches in progress\"}", &res, small, sizeof(small)), -EAGAIN);
+	assert_string_equal(small, "busy: alrea");
+	/* No error in the reply, or a status without one: empty. */
+	memset(detail, 'x', sizeof(detail));
+	assert_int_equal(run_detail(f, "{\"status\":302}", &res, detail, sizeof(detail)), -EPROTO);
+	assert_string_equal(detail, "");
+	/* Not attestd's words: empty too. */
+	memset(detail, 'x', sizeof(detail));
+	assert_int_equal(run_detail(f, "not json", &res, detail, sizeof(detail)), -EPROTO);
+	assert_string_equal(detail, "");
+	memset(detail, 'x', sizeof(detail));
+	snprintf(nowhere, sizeof(nowhere), "%s/none.sock", f->dir);
+	assert_int_equal(launch_measure_detail(nowhere, &f->m, &f->fds, &res, detail,
+	    sizeof(detail)), -ENOENT);
+	assert_string_equal(detail, "");
+	/* Success: empty, and the result is there. */
+	memset(detail, 'x', sizeof(detail));
+	assert_int_equal(run_detail(f, good, &res, detail, sizeof(detail)), 0);
+	assert_string_equal(detail, "");
+	assert_string_equal(res.token, "w1.a.b.c");
+	launch_result_clear(&res);
+	/* No buffer at all. */
+	assert_int_equal(run_detail(f, "{\"status\":403,\"error\":\"forbidden\"}", &res, NULL, 0),
+	    -EACCES);
+}
+
 static void
 test_request_refused_locally(void **state)
 {
@@ -338,6 +407,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rootfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_detail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_refused_locally, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_returns_any_status, setup, teardown),
 	};

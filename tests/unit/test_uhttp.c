@@ -29,6 +29,7 @@
 #define EPOCH_END   (NOT_BEFORE + 3600)
 #define NOT_AFTER   (EPOCH_END + 3600)
 #define NOW         (NOT_BEFORE + 100)
+#define STRICT_EPOCH (NOT_BEFORE / 3600)   /* the epoch NOT_BEFORE starts */
 
 struct server {
 	char dir[64];
@@ -118,6 +119,14 @@ serve_key(int fd, const char *path)
 	case EPOCH + 4: {
 		return reply_str(fd, 503, "{\"error\":\"unavailable\",\"detail\":\"x\"}");
 	}
+	case EPOCH + 5: {
+		/* attestd in strict mode */
+		return reply_str(fd, 409, "{\"error\":\"strict_mode\",\"detail\":\"x\"}");
+	}
+	case EPOCH + 6: {
+		/* a 409 this client does not know */
+		return reply_str(fd, 409, "{\"error\":\"conflict\",\"detail\":\"x\"}");
+	}
 	default: {
 		return reply_str(fd, 404, "{\"error\":\"not_found\",\"detail\":\"x\"}");
 	}
@@ -151,17 +160,18 @@ serve(int fd, const char *method, const char *path, const char *body, size_t ble
 		big[n - 1] = '}';
 		return reply(fd, 200, "", big, n);
 	}
-	if (strcmp(path, "/bigchunked") == 0) {
-		/* No Content-Length: the cap must hold while reading. */
+	if (strcmp(path, "/bigchunked") == 0 || strncmp(path, "/chunks/", 8) == 0) {
+		/* No Content-Length: the cap must hold while reading. 20 (or N
+		 * for /chunks/N) chunks of 64 KiB. */
 		const char *head = "HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n";
 		char line[32];
-		int i;
+		int i, chunks = path[1] == 'c' ? (int)strtol(path + 8, NULL, 10) : 20;
 
 		if (send_all(fd, head, strlen(head)) != 0) {
 			return -1;
 		}
 		memset(big, 'a', 65536);
-		for (i = 0; i < 20; i++) {
+		for (i = 0; i < chunks; i++) {
 			snprintf(line, sizeof(line), "%x\r\n", 65536);
 			if (send_all(fd, line, strlen(line)) != 0 || send_all(fd, big, 65536) != 0 ||
 			    send_all(fd, "\r\n", 2) != 0) {
@@ -204,7 +214,13 @@ serve(int fd, const char *method, const char *path, const char *body, size_t ble
 		if (strstr(srv.last_body, "BADMAA") != NULL) {
 			return reply_str(fd, 422, "{\"error\":\"bad_mac\",\"detail\":\"x\"}");
 		}
-		return reply_str(fd, 200, "{\"mac\":\"ok\"}");
+		/* An older attestd's reply, without the key's window. */
+		if (strstr(srv.last_body, "NOWINA") != NULL) {
+			return reply_str(fd, 200, "{\"mac\":\"ok\"}");
+		}
+		snprintf(tmp, sizeof(tmp), "{\"mac\":\"ok\",\"not_before\":%d,\"epoch_end\":%d,"
+		    "\"not_after\":%d}", NOT_BEFORE, EPOCH_END, NOT_AFTER);
+		return reply_str(fd, 200, tmp);
 	}
 	return reply_str(fd, 404, "{\"error\":\"not_found\",\"detail\":\"x\"}");
 }
@@ -434,6 +450,46 @@ test_body_cap(void **state)
 	uhttp_free(h);
 }
 
+/* A per-handle cap: raised for a reply that is large by design (a quote
+ * with its event log), lowered for one that should be small. */
+static void
+test_max_reply(void **state)
+{
+	struct uhttp *h = client();
+	char *body = NULL;
+	size_t len = 0;
+	long status = 0;
+
+	(void)state;
+	assert_int_equal(uhttp_set_max_reply(h, 0), -EINVAL);
+	assert_int_equal(uhttp_set_max_reply(h, UHTTP_MAX_REPLY_LIMIT + 1), -EINVAL);
+	/* One byte more than the default. */
+	assert_int_equal(uhttp_set_max_reply(h, UHTTP_MAX_BODY + 1), 0);
+	assert_int_equal(get(h, "/big", &status), 0);
+	assert_int_equal(get(h, "/bigchunked", &status), -EPROTO);   /* 1.25 MiB */
+	/* 16 MiB, read through, and the cap still holds just past it. */
+	assert_int_equal(uhttp_set_max_reply(h, (size_t)16 << 20), 0);
+	assert_int_equal(uhttp_request(h, "GET", "/chunks/256", NULL, 0, &status, &body, &len), 0);
+	assert_int_equal(status, 200);
+	assert_int_equal(len, (size_t)16 << 20);
+	assert_int_equal(strlen(body), len);
+	assert_true(body[0] == 'a' && body[len - 1] == 'a');
+	free(body);
+	assert_int_equal(get(h, "/chunks/257", &status), -EPROTO);
+	/* Lower than the default. */
+	assert_int_equal(uhttp_set_max_reply(h, 11), 0);
+	assert_int_equal(get(h, "/ok", &status), 0);        /* {"ok":true}: 11 bytes */
+	assert_int_equal(get(h, "/exact", &status), -EPROTO);
+	assert_int_equal(get(h, "/chunks/1", &status), -EPROTO);
+	uhttp_free(h);
+	/* A cap is the handle's: a new one has the default. (One at a time:
+	 * the test server serves one connection after the other.) */
+	h = client();
+	assert_int_equal(get(h, "/big", &status), -EPROTO);
+	assert_int_equal(get(h, "/exact", &status), 0);
+	uhttp_free(h);
+}
+
 static void
 test_bad_replies(void **state)
 {
@@ -598,17 +654,36 @@ test_verifier_over_http(void **state)
 	t = mint(EPOCH + 9, TOKEN_MODE_EPOCH);
 	assert_string_equal(verify(v, t), "unknown_key");
 	free(t);
-	/* Strict mode: attestd's verdict on the MAC. */
-	t = mint(EPOCH, TOKEN_MODE_STRICT);
+	/* attestd in strict mode has no audience key to give. */
+	before_keys = srv.key_requests;
+	t = mint(EPOCH + 5, TOKEN_MODE_EPOCH);
+	assert_string_equal(verify(v, t), "strict_mode");
+	free(t);
+	t = mint(EPOCH + 6, TOKEN_MODE_EPOCH);
+	assert_string_equal(verify(v, t), "attestd_unavailable");
+	free(t);
+	assert_int_equal(srv.key_requests - before_keys, 2);
+	/* Strict mode: attestd's verdict on the MAC, with the key's window;
+	 * no key is asked for. */
+	t = mint(STRICT_EPOCH, TOKEN_MODE_STRICT);
 	assert_string_equal(verify(v, t), "ok");
+	assert_string_equal(verify(v, t), "ok");
+	free(t);
+	assert_int_equal(srv.key_requests - before_keys, 2);
+	/* The window is checked against the token's kid. */
+	t = mint(EPOCH, TOKEN_MODE_STRICT);
+	assert_string_equal(verify(v, t), "attestd_unavailable");
 	free(t);
 	{
 		char buf[TOKEN_MAX_LEN + 1];
 
-		t = mint(EPOCH, TOKEN_MODE_STRICT);
+		t = mint(STRICT_EPOCH, TOKEN_MODE_STRICT);
 		snprintf(buf, sizeof(buf), "%.*sBADMAA", (int)(strlen(t) - 6), t);
 		/* "BADMAA" keeps the tag canonical base64url, but not this tag */
 		assert_string_equal(verify(v, buf), "bad_mac");
+		/* A verdict without the window is not enough. */
+		snprintf(buf, sizeof(buf), "%.*sNOWINA", (int)(strlen(t) - 6), t);
+		assert_string_equal(verify(v, buf), "attestd_unavailable");
 		free(t);
 	}
 	verifier_free(v);
@@ -640,6 +715,7 @@ main(void)
 		cmocka_unit_test(test_methods_and_bodies),
 		cmocka_unit_test(test_status_passthrough),
 		cmocka_unit_test(test_body_cap),
+		cmocka_unit_test(test_max_reply),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_timeout),

@@ -38,6 +38,7 @@ struct mock {
 	size_t n_keys;
 	int key_rc;          /* forced result of get_key when not 0 */
 	int mac_rc;          /* result of check_mac */
+	struct verifier_window window;   /* what check_mac answers with */
 	unsigned key_calls;
 	unsigned mac_calls;
 	char last_aud[TOKEN_ID_MAX + 1];
@@ -64,12 +65,15 @@ mock_get_key(void *ctx, const char *aud, uint32_t gen, uint64_t epoch, struct ve
 }
 
 static int
-mock_check_mac(void *ctx, const char *token, size_t len)
+mock_check_mac(void *ctx, const char *token, size_t len, struct verifier_window *ret)
 {
 	struct mock *m = ctx;
 
 	assert_int_equal(strlen(token), len);
 	m->mac_calls++;
+	if (m->mac_rc == 0) {
+		*ret = m->window;
+	}
 	return m->mac_rc;
 }
 
@@ -106,6 +110,7 @@ setup(void **state)
 	assert_non_null(f);
 	src.ctx = &f->m;
 	mock_add(&f->m, 1, EPOCH, 0x11);
+	f->m.window = (struct verifier_window){ NOT_BEFORE, EPOCH_END, NOT_AFTER };
 	assert_int_equal(verifier_new_with_source(&src, "proxy", &f->v), 0);
 	assert_int_equal(cjson_parse(ARGS_JSON, strlen(ARGS_JSON), 1024, &f->args), 0);
 	*state = f;
@@ -374,6 +379,25 @@ test_source_errors(void **state)
 	run(f, t, &e, "attestd_unavailable", NULL);
 	f->m.key_rc = 0;
 	run(f, t, &e, NULL, NULL);
+	free(t);
+}
+
+/* attestd in strict mode has no audience keys (409 strict_mode): it made
+ * no epoch-mode token, so one that claims to be its work is refused. */
+static void
+test_epoch_token_under_strict_source(void **state)
+{
+	struct fixture *f = *state;
+	struct token_expect e = expect(f);
+	char *t = mint_default();
+
+	f->m.key_rc = -EPERM;
+	assert_int_equal(run(f, t, &e, "strict_mode", NULL), -EPERM);
+	assert_int_equal(f->m.key_calls, 1);
+	/* Not cached: asked again, and refused again. */
+	run(f, t, &e, "strict_mode", NULL);
+	assert_int_equal(f->m.key_calls, 2);
+	assert_int_equal(f->m.mac_calls, 0);
 	free(t);
 }
 
@@ -741,27 +765,54 @@ test_strict(void **state)
 	const char *why = NULL;
 	char *t;
 
-	/* The MAC of a strict token is attestd's to check; the key bytes the
-	 * verifier holds are irrelevant (this one is not even right). */
+	/* The MAC of a strict token is attestd's to check, and no key is
+	 * fetched for it: there is none (the bytes it was encoded with here
+	 * are irrelevant). */
 	fill(&k, &c);
 	k.mode = TOKEN_MODE_STRICT;
 	t = encode(&k, &c, 0x99);
 	run(f, t, &e, NULL, NULL);
 	assert_int_equal(f->m.mac_calls, 1);
-	assert_int_equal(f->m.key_calls, 1);
+	assert_int_equal(f->m.key_calls, 0);
+	/* Nothing cached: every strict token is attestd's to check. */
+	run(f, t, &e, NULL, NULL);
+	assert_int_equal(f->m.mac_calls, 2);
+	assert_int_equal(f->m.key_calls, 0);
 	f->m.mac_rc = -EBADMSG;
 	run(f, t, &e, "bad_mac", NULL);
 	f->m.mac_rc = -ECONNREFUSED;
 	run(f, t, &e, "attestd_unavailable", NULL);
 	f->m.mac_rc = -EKEYEXPIRED;
 	run(f, t, &e, "key_expired", NULL);
+	f->m.mac_rc = -ENOKEY;
+	run(f, t, &e, "unknown_key", NULL);
 	f->m.mac_rc = 0;
+	/* The window comes from attestd's verdict and must be the token's own
+	 * epoch's: one shifted by an epoch, or inverted, is a broken source. */
+	f->m.window = (struct verifier_window){ EPOCH_END, EPOCH_END + 3600, NOT_AFTER + 3600 };
+	run(f, t, &e, "attestd_unavailable", NULL);
+	f->m.window = (struct verifier_window){ NOT_BEFORE, NOT_BEFORE, NOT_AFTER };
+	run(f, t, &e, "attestd_unavailable", NULL);
+	f->m.window = (struct verifier_window){ NOT_BEFORE, EPOCH_END, EPOCH_END - 1 };
+	run(f, t, &e, "attestd_unavailable", NULL);
+	/* ...and past its not_after by the verifier's clock, the key is over. */
+	f->m.window = (struct verifier_window){ NOT_BEFORE, EPOCH_END, NOT_AFTER };
+	e.now = NOT_AFTER;
+	run(f, t, &e, "key_expired", NULL);
+	e = expect(f);
+	run(f, t, &e, NULL, NULL);
 	free(t);
 	/* The window applies to strict tokens too, and it is checked after
 	 * the MAC. */
 	fill(&k, &c);
 	k.mode = TOKEN_MODE_STRICT;
 	c.iat = NOT_BEFORE - 5;
+	t = encode(&k, &c, 0x99);
+	run(f, t, &e, "outside_key_window", NULL);
+	free(t);
+	fill(&k, &c);
+	k.mode = TOKEN_MODE_STRICT;
+	c.exp = NOT_AFTER + 1;
 	t = encode(&k, &c, 0x99);
 	run(f, t, &e, "outside_key_window", NULL);
 	free(t);
@@ -964,6 +1015,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_audience, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_token_under_strict_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_source_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mac, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caveat_swap, setup, teardown),
