@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "cjson.h"
+#include "envelope.h"
 #include "fsutil.h"
 #include "parse.h"
 #include "token.h"
@@ -426,14 +427,16 @@ check_level(const json_t *v)
 	return -EINVAL;
 }
 
-/* The envelope: {op: level | {"level": level, bound: JSON...}}. Bounds are
- * kept as given (opaque, canonical when measured); their meaning belongs
- * to the tool proxy. */
+/* The envelope: {tool: level | {"level": level, bound: value...}}, kept as
+ * given (canonical when measured) and checked against docs/envelope.md. */
 static int
 check_envelope(const json_t *env, char *err, size_t errlen)
 {
+	struct envelope *parsed;
+	char env_err[256];
 	const char *op;
 	json_t *v;
+	int r;
 
 	if (env == NULL) {
 		errorf(err, errlen, "field \"envelope\": is required");
@@ -472,6 +475,17 @@ check_envelope(const json_t *env, char *err, size_t errlen)
 			    "\"never\", \"ask\" or \"allow\"", op);
 			return -EINVAL;
 		}
+	}
+	/* The envelope's meaning (docs/envelope.md): known tools, known
+	 * bounds, valid values. What the proxy will enforce is refused here,
+	 * when a manifest is loaded and when attestd takes a launch's config,
+	 * rather than at the first call. */
+	parsed = NULL;
+	r = envelope_parse(env, &parsed, env_err, sizeof(env_err));
+	envelope_free(parsed);
+	if (r < 0) {
+		errorf(err, errlen, "field \"envelope\": %s", env_err);
+		return r;
 	}
 	return 0;
 }
@@ -598,7 +612,6 @@ manifest_parse(const char *buf, size_t len, const char *base_dir, struct manifes
 	if (r < 0) {
 		goto out;
 	}
-
 	/* Paths last: they touch the file system. */
 	if ((r = get_path(root, base_dir, "kernel", true, PATH_FILE, MANIFEST_KERNEL_MAX,
 	    m->kernel, err, errlen)) < 0 ||

@@ -32,7 +32,7 @@ mkvm() {
 	cat >"$d/manifest.json" <<EOF
 {"name":"m1","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0 quiet",
  "vcpus":2,"memory_mib":256,"vmm":"qemu",${2:+$2,}
- "envelope":{"fs.write":"allow","fs.read":{"level":"ask","max_bytes":4096},"net.fetch":"never"}}
+ "envelope":{"fs.write":"allow","fs.read":{"level":"ask","paths":["/data/"]},"exec":"never"}}
 EOF
 	chmod 0644 "$d"/*
 }
@@ -114,7 +114,7 @@ else
 	fail "kernel/cmdline records"
 fi
 if [ "$(jq -c 'select(.content.event == "config") | .content.config' "$LOG")" = \
-    '{"cmdline":"console=ttyS0 quiet","envelope":{"fs.read":{"level":"ask","max_bytes":4096},"fs.write":"allow","net.fetch":"never"},"memory_mib":256,"name":"m1","vcpus":2,"vmm":"qemu"}' ]; then
+    '{"cmdline":"console=ttyS0 quiet","envelope":{"exec":"never","fs.read":{"level":"ask","paths":["/data/"]},"fs.write":"allow"},"memory_mib":256,"name":"m1","vcpus":2,"vmm":"qemu"}' ]; then
 	pass "the config record is the canonical config, envelope included, no paths"
 else
 	fail "config record: $(jq -c 'select(.content.event == "config")' "$LOG")"
@@ -308,7 +308,7 @@ req GET /v1/status
 expect "after a restart: event log ok, same VMs" 200 ".event_log == \"ok\" and .vms == $VMS"
 req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.write","args":1}'
 expect "after a restart the VM is still known: mint 200" 200
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"net.fetch","args":1}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"exec","args":1}'
 expect "after a restart its envelope still applies" 403 '.error == "not_in_envelope"'
 
 # --- a write cut short (attestd stopped inside it) ---------------------------

@@ -27,7 +27,8 @@ static const char *const good_keys[] = {
 };
 static const char *const good_values[] = {
 	"\"t1\"", "\"vmlinuz\"", "\"initrd.img\"", "\"console=ttyS0 quiet\"", "2", "256",
-	"\"qemu\"", "{\"fs.read\":\"allow\",\"fs.write\":{\"level\":\"ask\",\"max_bytes\":4096}}",
+	"\"qemu\"", "{\"fs.read\":\"allow\",\"fs.write\":{\"level\":\"ask\",\"paths\":[\"/out/\"],"
+	"\"budget\":10}}",
 	NULL,
 };
 
@@ -199,8 +200,8 @@ test_good_manifest(void **state)
 	assert_non_null(cfg);
 	assert_int_equal(cjson_dump(cfg, &s, &len), 0);
 	assert_string_equal(s, "{\"cmdline\":\"console=ttyS0 quiet\",\"envelope\":{\"fs.read\":"
-	    "\"allow\",\"fs.write\":{\"level\":\"ask\",\"max_bytes\":4096}},\"memory_mib\":256,"
-	    "\"name\":\"t1\",\"vcpus\":2,\"vmm\":\"qemu\"}");
+	    "\"allow\",\"fs.write\":{\"budget\":10,\"level\":\"ask\",\"paths\":[\"/out/\"]}},"
+	    "\"memory_mib\":256,\"name\":\"t1\",\"vcpus\":2,\"vmm\":\"qemu\"}");
 	free(s);
 	json_decref(cfg);
 	manifest_free(m);
@@ -327,6 +328,20 @@ test_bad_fields(void **state)
 	}
 	snprintf(envbuf + off, sizeof(envbuf) - off, "}");
 	expect_bad(f, "envelope", envbuf, -E2BIG, "more than 256");
+	/* What the envelope means (lib/envelope.c) is checked at load too. */
+	expect_bad(f, "envelope", "{\"fs.reed\":\"allow\"}", -EINVAL,
+	    "field \"envelope\": tool \"fs.reed\": unknown tool (known: exec, fs.list, fs.read, "
+	    "fs.write)");
+	expect_bad(f, "envelope", "{\"net.fetch\":\"never\"}", -EINVAL, "unknown tool");
+	expect_bad(f, "envelope", "{\"fs.write\":{\"level\":\"ask\",\"max_bytes\":4096}}",
+	    -EINVAL, "field \"envelope\": tool \"fs.write\": unknown bound \"max_bytes\"");
+	expect_bad(f, "envelope", "{\"fs.write\":{\"level\":\"ask\",\"paths\":[\"/a/../b\"]}}",
+	    -EINVAL, "\"paths\"[0]");
+	expect_bad(f, "envelope", "{\"exec\":\"allow\"}", -EINVAL, "\"argv\" is required");
+	expect_bad(f, "envelope", "{\"exec\":{\"level\":\"allow\",\"argv\":[[\"ls\"]],"
+	    "\"timeout_ms\":0}}", -ERANGE, "1..600000");
+	expect_bad(f, "envelope", "{\"fs.read\":{\"level\":\"allow\",\"budget\":-1}}", -ERANGE,
+	    "budget");
 
 	/* workspace */
 	expect_bad(f, "workspace", "\"vmlinuz\"", -ENOTDIR, "not a directory");
@@ -534,9 +549,16 @@ test_check_config(void **state)
 	static const struct { const char *text; int ok; const char *want; } cases[] = {
 		{ "{\"cmdline\":\"\",\"envelope\":{},\"memory_mib\":64,\"name\":\"a\",\"vcpus\":1,"
 		  "\"vmm\":\"qemu\"}", 1, NULL },
+		{ "{\"cmdline\":\"x\",\"envelope\":{\"fs.read\":{\"level\":\"ask\","
+		  "\"paths\":[\"/in/\"]}},\"memory_mib\":64,\"name\":\"a\",\"vcpus\":1,"
+		  "\"vmm\":\"firecracker\",\"workspace\":\"/srv/w\"}", 1, NULL },
+		/* attestd checks a launch's envelope as strictly as a manifest's */
 		{ "{\"cmdline\":\"x\",\"envelope\":{\"a\":{\"level\":\"ask\",\"b\":[1]}},"
 		  "\"memory_mib\":64,\"name\":\"a\",\"vcpus\":1,\"vmm\":\"firecracker\","
-		  "\"workspace\":\"/srv/w\"}", 1, NULL },
+		  "\"workspace\":\"/srv/w\"}", 0, "unknown tool" },
+		{ "{\"cmdline\":\"x\",\"envelope\":{\"exec\":\"allow\"},"
+		  "\"memory_mib\":64,\"name\":\"a\",\"vcpus\":1,\"vmm\":\"qemu\"}", 0,
+		  "field \"envelope\"" },
 		{ "{\"cmdline\":\"\",\"envelope\":{},\"memory_mib\":64,\"name\":\"a\",\"vcpus\":1,"
 		  "\"vmm\":\"qemu\",\"kernel\":\"/k\"}", 0, "field \"kernel\": unknown field" },
 		{ "{\"cmdline\":\"\",\"envelope\":{},\"memory_mib\":64,\"name\":\"a\",\"vcpus\":0,"
