@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -26,15 +27,22 @@
 
 #include "accel.h"
 #include "artifact.h"
+#include "audit.h"
+#include "envelope.h"
 #include "firecracker.h"
 #include "fsutil.h"
+#include "gate.h"
 #include "launch.h"
 #include "launchauth.h"
 #include "log.h"
 #include "manifest.h"
 #include "parse.h"
+#include "proxy.h"
 #include "qemu.h"
+#include "replay.h"
+#include "secmem.h"
 #include "token.h"
+#include "tools.h"
 #include "verifier.h"
 #include "vm.h"
 
@@ -49,6 +57,14 @@
 #define FC_DEFAULT_FIRECRACKER  "/usr/bin/firecracker"
 #define FC_DEFAULT_CHROOT_BASE  "/srv/jailer"
 #define FC_DEFAULT_USER         "warrant-vm"
+#define PROXY_CONNECT_MS        60000   /* QEMU creates the agent socket at start */
+#define PROXY_STOP_MS           2000    /* SIGTERM, then SIGKILL */
+#define APPROVAL_TIMEOUT_MAX    86400
+#define AUDIT_LOG_NAME          "audit.log"
+#define USED_TOKENS_NAME        "used-tokens.db"
+#define PROXY_EXIT_CUT          3
+#define PROXY_RESTARTS_MAX      5       /* a proxy that keeps dying is left dead */
+#define PROXY_RESTART_DELAY_MS  500
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -57,7 +73,8 @@ static const char usage_text[] =
 "\n"
 "  launch [--attestd-socket P] [--launch-socket P] [--pause-before-boot FILE]\n"
 "         QEMU:        [--run-dir D] [--accel auto|kvm|tcg] [--qemu PATH]\n"
-"                      [--foreground]\n"
+"                      [--foreground] [--approval-spool DIR]\n"
+"                      [--approval-timeout S]\n"
 "         Firecracker: [--dry-run] [--jailer PATH] [--firecracker PATH]\n"
 "                      [--chroot-base D] [--jail-uid N] [--jail-gid N]\n"
 "                      [--guest-cid N]\n"
@@ -72,10 +89,18 @@ static const char usage_text[] =
 "      " FC_DEFAULT_USER "'s. --pause-before-boot FILE is a debugging aid for\n"
 "      tests: wait (at most 60 s) after measurement and verification until\n"
 "      FILE exists, then boot.\n"
+"      The tool proxy serves the guest agent's channel (docs/proxy.md); gated\n"
+"      calls become approval requests in DIR/requests/ of --approval-spool,\n"
+"      answered by a token in DIR/tokens/ or a reason in DIR/denied/, within\n"
+"      --approval-timeout seconds (default 600); without a spool they are\n"
+"      refused. Its audit log is RUNDIR/NAME/audit.log.\n"
 "  list [--run-dir D]\n"
 "      print the running VMs as JSON\n"
 "  stop [--run-dir D] NAME\n"
 "      stop the VM NAME (SIGTERM, then SIGKILL) and remove its run state\n"
+"  audit verify FILE\n"
+"      check a proxy audit log's hash chain: {\"valid\":true,\"records\":N}\n"
+"      and exit 0, or the first bad line and exit 1\n"
 "\n"
 "Sockets default to $WARRANT_ATTESTD_SOCKET, else " DEFAULT_ATTESTD_SOCKET ",\n"
 "and $WARRANT_LAUNCH_SOCKET, else " DEFAULT_LAUNCH_SOCKET ".\n"
@@ -353,6 +378,8 @@ struct launch_opts {
 	const char *run_dir;
 	const char *qemu;
 	const char *pause_file;
+	const char *approval_spool;     /* NULL: gated calls are refused */
+	uint32_t approval_timeout_ms;
 	enum accel_mode accel_mode;
 	bool foreground;
 	bool dry_run;
@@ -397,6 +424,7 @@ measure_and_verify(const struct launch_opts *o, struct launch_ctx *c)
 	struct verifier *v = NULL;
 	json_t *config = NULL;
 	const char *reason = "refused";
+	char why[256];
 	int r;
 
 	memset(&lr, 0, sizeof(lr));
@@ -406,9 +434,10 @@ measure_and_verify(const struct launch_opts *o, struct launch_ctx *c)
 	     (r = seal_one(c->m->rootfs, "rootfs", MANIFEST_ROOTFS_MAX, &c->fds.rootfs)) != 0)) {
 		goto out;
 	}
-	r = launch_measure(o->launch_socket, c->m, &c->fds, &lr);
+	r = launch_measure_detail(o->launch_socket, c->m, &c->fds, &lr, why, sizeof(why));
 	if (r != 0) {
-		log_error("cannot measure %s: %s: %s", c->m->name, o->launch_socket, launch_error(r));
+		log_error("cannot measure %s: %s: %s%s%s", c->m->name, o->launch_socket,
+		    launch_error(r), why[0] != '\0' ? ": " : "", why);
 		goto out;
 	}
 	config = manifest_config(c->m);
@@ -440,6 +469,314 @@ out:
 	json_decref(config);
 	launch_result_clear(&lr);
 	return r;
+}
+
+/* --- the tool proxy ------------------------------------------------------- */
+
+/* What the proxy of c needs and can fail for a reason the operator should
+ * hear before the VM boots: the envelope it enforces, the workspace, the
+ * approval spool, the audit log (its chain is verified on open) and the
+ * used-token store. The proxy process opens them again for itself. */
+static int
+proxy_preflight(const struct launch_opts *o, const struct launch_ctx *c)
+{
+	struct tools_config tc = { c->m->workspace, 0, 0, 0 };
+	struct envelope *e = NULL;
+	struct tools *t = NULL;
+	struct gate *g = NULL;
+	struct audit *a = NULL;
+	struct replay *rp = NULL;
+	char err[512], path[PATH_MAX];
+	int r;
+
+	err[0] = '\0';
+	r = envelope_parse(c->m->envelope, &e, err, sizeof(err));
+	if (r != 0) {
+		log_error("%s: the envelope cannot be enforced: %s", c->m->name,
+		    err[0] != '\0' ? err : strerror(-r));
+		goto out;
+	}
+	r = tools_new(&tc, &t);
+	if (r != 0) {
+		log_error("%s: cannot open the workspace %s: %s", c->m->name, c->m->workspace,
+		    strerror(-r));
+		goto out;
+	}
+	if (o->approval_spool != NULL) {
+		r = gate_spool_new(o->approval_spool, &g);
+		if (r != 0) {
+			log_error("cannot use the approval spool %s: %s", o->approval_spool,
+			    strerror(-r));
+			goto out;
+		}
+	}
+	if ((r = vm_run_path(c->run, AUDIT_LOG_NAME, path, sizeof(path))) != 0 ||
+	    (r = audit_open(path, &a)) != 0) {
+		if (r == -EBADMSG) {
+			log_error("the audit log %s is broken ('vmhost audit verify %s' shows where); "
+			    "move it away to start a new one", path, path);
+		} else {
+			log_error("cannot open the audit log %s: %s", path, strerror(-r));
+		}
+		goto out;
+	}
+	if ((r = vm_run_path(c->run, USED_TOKENS_NAME, path, sizeof(path))) != 0 ||
+	    (r = replay_open(path, &rp)) != 0) {
+		log_error("cannot open the used-token store %s: %s", path, strerror(-r));
+		goto out;
+	}
+	r = 0;
+out:
+	replay_close(rp);
+	audit_close(a);
+	gate_free(g);
+	tools_free(t);
+	envelope_free(e);
+	return r;
+}
+
+/* The proxy process: build the proxy for c, connect to QEMU's end of the
+ * agent port, serve it until it closes or the guest is cut off. Returns
+ * the process's exit status: 0 the channel closed, PROXY_EXIT_CUT the
+ * guest was cut off, EXIT_FAIL the proxy could not run. */
+static int
+proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *agent)
+{
+	struct tools_config tc = { c->m->workspace, 0, 0, 0 };
+	struct proxy_config pc;
+	struct proxy_stats st;
+	struct envelope *e = NULL;
+	struct tools *t = NULL;
+	struct gate *g = NULL;
+	struct audit *a = NULL;
+	struct replay *rp = NULL;
+	struct verifier *v = NULL;
+	struct proxy *p = NULL;
+	char err[512], path[PATH_MAX];
+	int fd = -1, rc = EXIT_FAIL, r;
+
+	err[0] = '\0';
+	if ((r = envelope_parse(c->m->envelope, &e, err, sizeof(err))) != 0 ||
+	    (r = tools_new(&tc, &t)) != 0 ||
+	    (o->approval_spool != NULL && (r = gate_spool_new(o->approval_spool, &g)) != 0) ||
+	    (r = vm_run_path(c->run, AUDIT_LOG_NAME, path, sizeof(path))) != 0 ||
+	    (r = audit_open(path, &a)) != 0 ||
+	    (r = vm_run_path(c->run, USED_TOKENS_NAME, path, sizeof(path))) != 0 ||
+	    (r = replay_open(path, &rp)) != 0 ||
+	    (r = verifier_new(o->attestd_socket, PROXY_AUDIENCE, &v)) != 0) {
+		log_error("%s: the tool proxy cannot start: %s", c->m->name,
+		    err[0] != '\0' ? err : strerror(-r));
+		goto out;
+	}
+	verifier_set_replay(v, rp);
+	/* A (re)start is part of the record: tokens consumed before it stay
+	 * consumed (used-tokens.db), and the audit trail shows the gap. */
+	{
+		json_t *rec = json_pack("{s:s, s:s, s:s, s:I}", "event", "proxy_started", "vm",
+		    c->vm_id, "launch_digest", c->launch_digest, "pid", (json_int_t)getpid());
+
+		r = rec != NULL ? audit_append(a, rec) : -ENOMEM;
+		json_decref(rec);
+		if (r != 0) {
+			log_error("%s: the tool proxy cannot write its audit log: %s", c->m->name,
+			    strerror(-r));
+			goto out;
+		}
+	}
+	memset(&pc, 0, sizeof(pc));
+	pc.vm_id = c->vm_id;
+	pc.launch_digest = c->launch_digest;
+	pc.envelope = e;
+	pc.tools = t;
+	pc.audit = a;
+	pc.verifier = v;
+	pc.gate = g;
+	pc.approval_timeout_ms = o->approval_timeout_ms;
+	r = proxy_new(&pc, &p);
+	if (r != 0) {
+		log_error("%s: the tool proxy cannot start: %s", c->m->name, strerror(-r));
+		goto out;
+	}
+	e = NULL;   /* the proxy's now */
+	r = proxy_connect(agent, PROXY_CONNECT_MS, &fd);
+	if (r != 0) {
+		log_error("%s: the tool proxy cannot connect to %s: %s", c->m->name, agent,
+		    strerror(-r));
+		goto out;
+	}
+	log_info("tool proxy for %s (vm %s, pid %d) serving %s%s%s", c->m->name, c->vm_id,
+	    (int)getpid(), agent,
+	    g != NULL ? "; approval spool " : "; no approval spool: gated calls are refused",
+	    g != NULL ? o->approval_spool : "");
+	r = proxy_serve(p, fd, &st);
+	if (r != 0) {
+		log_error("%s: the tool proxy failed: %s", c->m->name, strerror(-r));
+		goto out;
+	}
+	switch (st.end) {
+	case PROXY_END_EOF: {
+		log_info("%s: agent channel closed (%llu frames, %llu requests)", c->m->name,
+		    (unsigned long long)st.frames, (unsigned long long)st.calls);
+		rc = EXIT_OK;
+		break;
+	}
+	case PROXY_END_CUT_MALFORMED:
+	case PROXY_END_CUT_OVERSIZED:
+	case PROXY_END_CUT_AUDIT: {
+		log_warn("%s: %s (%llu malformed frames, %llu requests); the channel is closed, "
+		    "the VM keeps running without a way out", c->m->name, proxy_end_name(st.end),
+		    (unsigned long long)st.malformed, (unsigned long long)st.calls);
+		rc = PROXY_EXIT_CUT;
+		break;
+	}
+	default: {
+		log_error("%s: %s: %s", c->m->name, proxy_end_name(st.end), strerror(st.error));
+		break;
+	}
+	}
+out:
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	proxy_free(p);
+	verifier_free(v);
+	replay_close(rp);
+	audit_close(a);
+	gate_free(g);
+	tools_free(t);
+	envelope_free(e);
+	return rc;
+}
+
+/* The proxy's monitor: runs the proxy in a child of its own and starts it
+ * again if it dies (a crash, a kill, a failed start), at most
+ * PROXY_RESTARTS_MAX times; not when the channel closed or the guest was
+ * cut off, which are ends, not failures. */
+static int
+proxy_monitor(const struct launch_opts *o, const struct launch_ctx *c, const char *agent)
+{
+	pid_t monitor = getpid();
+	int restarts = 0;
+
+	for (;;) {
+		int st = 0;
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			log_error("%s: cannot start the tool proxy: %s", c->m->name, strerror(errno));
+			return EXIT_FAIL;
+		}
+		if (pid == 0) {
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != monitor) {
+				_exit(EXIT_FAIL);
+			}
+			_exit(proxy_run(o, c, agent));
+		}
+		while (waitpid(pid, &st, 0) < 0) {
+			if (errno != EINTR) {
+				return EXIT_FAIL;
+			}
+		}
+		if (WIFEXITED(st) && (WEXITSTATUS(st) == EXIT_OK ||
+		    WEXITSTATUS(st) == PROXY_EXIT_CUT)) {
+			return WEXITSTATUS(st);
+		}
+		if (restarts == PROXY_RESTARTS_MAX) {
+			log_error("%s: the tool proxy failed %d times; the guest has no channel any more",
+			    c->m->name, restarts + 1);
+			return EXIT_FAIL;
+		}
+		restarts++;
+		if (WIFSIGNALED(st)) {
+			log_warn("%s: the tool proxy (pid %d) died of signal %d; restarting it (%d of %d)",
+			    c->m->name, (int)pid, WTERMSIG(st), restarts, PROXY_RESTARTS_MAX);
+		} else {
+			log_warn("%s: the tool proxy (pid %d) failed; restarting it (%d of %d)",
+			    c->m->name, (int)pid, restarts, PROXY_RESTARTS_MAX);
+		}
+		nap_ms(PROXY_RESTART_DELAY_MS);
+	}
+}
+
+/* Fork the proxy's monitor (which runs the proxy itself in a child): it
+ * dies with its supervisor (PR_SET_PDEATHSIG), ignores the terminal's ^C
+ * (the supervisor stops QEMU, then the proxy), holds no descriptor of the
+ * launch, and cannot dump core (the proxy caches its audience key). A
+ * crash of the proxy costs the guest its requests in flight, never the
+ * supervisor or QEMU. -1 if it could not be started. */
+static pid_t
+proxy_start(const struct launch_opts *o, const struct launch_ctx *c, const char *agent)
+{
+	struct sigaction sa;
+	sigset_t none;
+	pid_t parent = getpid(), pid;
+	int nul;
+
+	(void)fflush(stdout);
+	(void)fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_error("%s: cannot start the tool proxy: %s", c->m->name, strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		return pid;
+	}
+	log_init("vmhost-proxy", LOG_INFO);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+		_exit(EXIT_FAIL);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)close_range(3, ~0U, 0);
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(nul, STDOUT_FILENO) < 0) {
+		_exit(EXIT_FAIL);
+	}
+	(void)close(nul);
+	if (secmem_harden_process() != 0) {
+		log_warn("%s: the tool proxy could not make itself non-dumpable", c->m->name);
+	}
+	_exit(proxy_monitor(o, c, agent));
+}
+
+/* After QEMU: SIGTERM, PROXY_STOP_MS, SIGKILL, reap. */
+static void
+proxy_stop(pid_t pid, const char *name)
+{
+	uint64_t deadline = mono_ms() + PROXY_STOP_MS;
+	int st = 0;
+	pid_t w;
+
+	(void)kill(pid, SIGTERM);
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
+			break;
+		}
+		if (mono_ms() >= deadline) {
+			(void)kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+			}
+			w = pid;
+			break;
+		}
+		nap_ms(20);
+	}
+	if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == EXIT_FAIL) {
+		log_warn("%s: the tool proxy had failed (see above); the guest had no channel", name);
+	} else if (w == pid && WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM &&
+	    WTERMSIG(st) != SIGKILL) {
+		log_error("%s: the tool proxy died of signal %d; the guest had no channel from then "
+		    "on", name, WTERMSIG(st));
+	}
 }
 
 /* --- launch: QEMU -------------------------------------------------------- */
@@ -510,7 +847,7 @@ run_qemu(const struct launch_opts *o, struct launch_ctx *c, int console_out, boo
 	char agent[PATH_MAX];
 	char **argv = NULL;
 	int pipefd[2] = { -1, -1 }, rc = EXIT_FAIL, r;
-	pid_t pid = -1;
+	pid_t pid = -1, proxy_pid = -1;
 
 	r = vm_run_path(c->run, "agent.sock", agent, sizeof(agent));
 	if (r != 0 || strlen(agent) > QEMU_SUN_PATH_MAX) {
@@ -558,6 +895,8 @@ run_qemu(const struct launch_opts *o, struct launch_ctx *c, int console_out, boo
 	}
 	log_info("booting %s under QEMU (pid %d, accel %s)", c->m->name, (int)pid,
 	    accel_name(c->accel));
+	/* Without its proxy the guest has no way out at all: it still boots. */
+	proxy_pid = proxy_start(o, c, agent);
 	memset(&sv, 0, sizeof(sv));
 	sv.pid = pid;
 	sv.console_fd = pipefd[0];
@@ -577,6 +916,9 @@ run_qemu(const struct launch_opts *o, struct launch_ctx *c, int console_out, boo
 	log_outcome(c->m->name, &oc);
 	rc = qemu_exit_code(oc.wait_status);
 out:
+	if (proxy_pid > 0) {
+		proxy_stop(proxy_pid, c->m->name);
+	}
 	if (ready_fd >= 0) {
 		(void)close(ready_fd);
 	}
@@ -1007,7 +1349,7 @@ cmd_launch(int argc, char **argv)
 {
 	enum {
 		O_ASOCK, O_LSOCK, O_RUNDIR, O_ACCEL, O_QEMU, O_PAUSE, O_FG, O_DRY,
-		O_JAILER, O_FC, O_CHROOT, O_UID, O_GID, O_CID,
+		O_JAILER, O_FC, O_CHROOT, O_UID, O_GID, O_CID, O_SPOOL, O_ATIMEOUT,
 	};
 	struct opt opts[] = {
 		{ "attestd-socket", false, NULL, false }, { "launch-socket", false, NULL, false },
@@ -1017,6 +1359,7 @@ cmd_launch(int argc, char **argv)
 		{ "jailer", false, NULL, false }, { "firecracker", false, NULL, false },
 		{ "chroot-base", false, NULL, false }, { "jail-uid", false, NULL, false },
 		{ "jail-gid", false, NULL, false }, { "guest-cid", false, NULL, false },
+		{ "approval-spool", false, NULL, false }, { "approval-timeout", false, NULL, false },
 		{ NULL, false, NULL, false },
 	};
 	struct fc_opts fo;
@@ -1052,6 +1395,20 @@ cmd_launch(int argc, char **argv)
 	o.pause_file = opts[O_PAUSE].value;
 	o.foreground = opts[O_FG].set;
 	o.dry_run = opts[O_DRY].set;
+	o.approval_spool = opts[O_SPOOL].value;
+	o.approval_timeout_ms = GATE_TIMEOUT_DEFAULT_MS;
+	if (opts[O_ATIMEOUT].value != NULL) {
+		uint64_t secs;
+
+		if (parse_u64(opts[O_ATIMEOUT].value, 1, APPROVAL_TIMEOUT_MAX, &secs) != 0) {
+			return usage_error("launch: --approval-timeout '%s': expected whole seconds in "
+			    "1..%d", opts[O_ATIMEOUT].value, APPROVAL_TIMEOUT_MAX);
+		}
+		o.approval_timeout_ms = (uint32_t)(secs * 1000);
+	}
+	if (o.approval_spool != NULL && o.approval_spool[0] != '/') {
+		return usage_error("launch: --approval-spool must be an absolute path");
+	}
 	if (opts[O_ACCEL].value != NULL && accel_parse_mode(opts[O_ACCEL].value, &o.accel_mode) != 0) {
 		return usage_error("launch: --accel '%s': expected auto, kvm or tcg",
 		    opts[O_ACCEL].value);
@@ -1078,9 +1435,11 @@ cmd_launch(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (c.m->vmm == MANIFEST_VMM_FIRECRACKER) {
-		if (opts[O_ACCEL].set || opts[O_QEMU].set || opts[O_FG].set || opts[O_RUNDIR].set) {
-			rc = usage_error("launch: --accel, --qemu, --foreground and --run-dir are for "
-			    "vmm \"qemu\"; %s is for \"firecracker\"", o.manifest);
+		if (opts[O_ACCEL].set || opts[O_QEMU].set || opts[O_FG].set || opts[O_RUNDIR].set ||
+		    opts[O_SPOOL].set || opts[O_ATIMEOUT].set) {
+			rc = usage_error("launch: --accel, --qemu, --foreground, --run-dir, "
+			    "--approval-spool and --approval-timeout are for vmm \"qemu\"; %s is for "
+			    "\"firecracker\"", o.manifest);
 			goto out;
 		}
 		rc = launch_firecracker(&o, &fo, &c);
@@ -1120,6 +1479,9 @@ cmd_launch(int argc, char **argv)
 	}
 	if (r != 0) {
 		log_error("cannot take the name %s in %s: %s", c.m->name, o.run_dir, strerror(-r));
+		goto out;
+	}
+	if (proxy_preflight(&o, &c) != 0) {
 		goto out;
 	}
 	if (measure_and_verify(&o, &c) != 0) {
@@ -1228,6 +1590,52 @@ cmd_stop(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int
+cmd_audit(int argc, char **argv)
+{
+	struct opt opts[] = { { NULL, false, NULL, false } };
+	uint64_t records = 0, bad = 0;
+	const char *reason = NULL;
+	struct args a;
+	json_t *j;
+	int rc, r;
+
+	if (argc < 1 || strcmp(argv[0], "verify") != 0) {
+		return usage_error("audit: the only subcommand is 'verify FILE'");
+	}
+	rc = parse_args(argc - 1, argv + 1, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 1) {
+		return usage_error("audit verify: give exactly one FILE");
+	}
+	r = audit_verify(a.pos[0], &records, &bad, &reason);
+	if (r == 0) {
+		j = json_pack("{s:b, s:I}", "valid", 1, "records", (json_int_t)records);
+		rc = EXIT_OK;
+	} else if (r == -ENOENT || r == -EACCES || r == -ELOOP || r == -EISDIR) {
+		log_error("cannot read %s: %s", a.pos[0], strerror(-r));
+		return EXIT_FAIL;
+	} else {
+		/* line: 1-based, as an editor shows it. */
+		j = json_pack("{s:b, s:I, s:s}", "valid", 0, "line", (json_int_t)(bad + 1), "reason",
+		    reason != NULL ? reason : strerror(-r));
+		rc = EXIT_FAIL;
+	}
+	if (j == NULL) {
+		log_error("out of memory");
+		return EXIT_FAIL;
+	}
+	print_json(j);
+	json_decref(j);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1255,6 +1663,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "stop") == 0) {
 		return cmd_stop(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "audit") == 0) {
+		return cmd_audit(argc - 2, argv + 2);
 	}
 	return usage_error("unknown command '%s'", cmd);
 }
