@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -28,8 +29,10 @@
 #include "accel.h"
 #include "artifact.h"
 #include "audit.h"
+#include "cjson.h"
 #include "envelope.h"
 #include "firecracker.h"
+#include "frame.h"
 #include "fsutil.h"
 #include "gate.h"
 #include "launch.h"
@@ -62,6 +65,7 @@
 #define APPROVAL_TIMEOUT_MAX    86400
 #define AUDIT_LOG_NAME          "audit.log"
 #define USED_TOKENS_NAME        "used-tokens.db"
+#define POLICY_ENVELOPE_NAME    "policy-envelope.json" /* the last narrowing by policy */
 #define PROXY_EXIT_CUT          3
 #define PROXY_RESTARTS_MAX      5       /* a proxy that keeps dying is left dead */
 #define PROXY_RESTART_DELAY_MS  500
@@ -98,6 +102,10 @@ static const char usage_text[] =
 "      print the running VMs as JSON\n"
 "  stop [--run-dir D] NAME\n"
 "      stop the VM NAME (SIGTERM, then SIGKILL) and remove its run state\n"
+"  narrow [--run-dir D] NAME ENVELOPE_JSON|-\n"
+"      narrow the running VM NAME's envelope by policy to its meet with\n"
+"      ENVELOPE_JSON (or the JSON on stdin for -); never widens. Prints the\n"
+"      proxy's reply {\"ok\":true,\"envelope\":NEW}; exit 1 if refused\n"
 "  audit verify FILE\n"
 "      check a proxy audit log's hash chain: {\"valid\":true,\"records\":N}\n"
 "      and exit 0, or the first bad line and exit 1\n"
@@ -525,6 +533,14 @@ proxy_preflight(const struct launch_opts *o, const struct launch_ctx *c)
 		log_error("cannot open the used-token store %s: %s", path, strerror(-r));
 		goto out;
 	}
+	/* A new launch starts from its manifest's envelope: a narrowing by
+	 * policy of an earlier run of NAME does not carry over. */
+	if ((r = vm_run_path(c->run, POLICY_ENVELOPE_NAME, path, sizeof(path))) != 0 ||
+	    (unlink(path) != 0 && errno != ENOENT)) {
+		r = r != 0 ? r : -errno;
+		log_error("cannot remove %s: %s", path, strerror(-r));
+		goto out;
+	}
 	r = 0;
 out:
 	replay_close(rp);
@@ -532,6 +548,66 @@ out:
 	gate_free(g);
 	tools_free(t);
 	envelope_free(e);
+	return r;
+}
+
+/* proxy_narrowed_fn: keep the envelope narrowed by policy in
+ * RUNDIR/NAME/policy-envelope.json, so that a restarted proxy applies it
+ * again. */
+static int
+policy_keep(void *ctx, const json_t *envelope)
+{
+	char *enc = NULL;
+	size_t len = 0;
+	int r;
+
+	r = cjson_dump(envelope, &enc, &len);
+	if (r == 0) {
+		r = fs_write_file_atomic(ctx, enc, len, 0600);
+	}
+	free(enc);
+	if (r != 0) {
+		log_error("cannot keep the narrowed envelope in %s: %s", (const char *)ctx,
+		    strerror(-r));
+	}
+	return r;
+}
+
+/* Meet *e with the envelope kept by policy_keep, if any (a proxy restarted
+ * after a narrowing by policy). */
+static int
+policy_apply(const char *path, struct envelope **e, char *err, size_t err_len)
+{
+	struct envelope *pol = NULL, *met = NULL;
+	json_t *j = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = fs_read_file(path, FRAME_MAX, &buf, &len);
+	if (r == -ENOENT) {
+		r = 0;
+		goto out;
+	}
+	if (r == 0) {
+		r = cjson_parse(buf, len, FRAME_MAX, &j);
+	}
+	if (r == 0) {
+		r = envelope_parse(j, &pol, err, err_len);
+	}
+	if (r == 0) {
+		r = envelope_meet(*e, pol, &met);
+	}
+	if (r == 0) {
+		envelope_free(*e);
+		*e = met;
+		met = NULL;
+	}
+out:
+	envelope_free(met);
+	envelope_free(pol);
+	json_decref(j);
+	free(buf);
 	return r;
 }
 
@@ -552,10 +628,11 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 	struct replay *rp = NULL;
 	struct verifier *v = NULL;
 	struct proxy *p = NULL;
-	char err[512], path[PATH_MAX];
-	int fd = -1, rc = EXIT_FAIL, r;
+	char err[512], path[PATH_MAX], ctl_path[PATH_MAX], pol_path[PATH_MAX];
+	int fd = -1, ctl = -1, rc = EXIT_FAIL, r;
 
 	err[0] = '\0';
+	ctl_path[0] = '\0';
 	if ((r = envelope_parse(c->m->envelope, &e, err, sizeof(err))) != 0 ||
 	    (r = tools_new(&tc, &t)) != 0 ||
 	    (o->approval_spool != NULL && (r = gate_spool_new(o->approval_spool, &g)) != 0) ||
@@ -563,7 +640,9 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 	    (r = audit_open(path, &a)) != 0 ||
 	    (r = vm_run_path(c->run, USED_TOKENS_NAME, path, sizeof(path))) != 0 ||
 	    (r = replay_open(path, &rp)) != 0 ||
-	    (r = verifier_new(o->attestd_socket, PROXY_AUDIENCE, &v)) != 0) {
+	    (r = verifier_new(o->attestd_socket, PROXY_AUDIENCE, &v)) != 0 ||
+	    (r = vm_run_path(c->run, POLICY_ENVELOPE_NAME, pol_path, sizeof(pol_path))) != 0 ||
+	    (r = policy_apply(pol_path, &e, err, sizeof(err))) != 0) {
 		log_error("%s: the tool proxy cannot start: %s", c->m->name,
 		    err[0] != '\0' ? err : strerror(-r));
 		goto out;
@@ -592,12 +671,22 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 	pc.verifier = v;
 	pc.gate = g;
 	pc.approval_timeout_ms = o->approval_timeout_ms;
+	pc.on_narrowed = policy_keep;
+	pc.narrowed_ctx = pol_path;
 	r = proxy_new(&pc, &p);
 	if (r != 0) {
 		log_error("%s: the tool proxy cannot start: %s", c->m->name, strerror(-r));
 		goto out;
 	}
 	e = NULL;   /* the proxy's now */
+	/* Narrowing by policy (vmhost narrow): without it the guest still has
+	 * its channel, so a failure here is a warning. */
+	if ((r = vm_run_path(c->run, PROXY_CONTROL_NAME, ctl_path, sizeof(ctl_path))) != 0 ||
+	    (r = proxy_control_listen(ctl_path, &ctl)) != 0 ||
+	    (r = proxy_set_control(p, ctl)) != 0) {
+		log_warn("%s: no control socket (vmhost narrow will not reach this VM): %s",
+		    c->m->name, strerror(-r));
+	}
 	r = proxy_connect(agent, PROXY_CONNECT_MS, &fd);
 	if (r != 0) {
 		log_error("%s: the tool proxy cannot connect to %s: %s", c->m->name, agent,
@@ -637,6 +726,10 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 out:
 	if (fd >= 0) {
 		(void)close(fd);
+	}
+	if (ctl >= 0) {
+		(void)close(ctl);
+		(void)unlink(ctl_path);
 	}
 	proxy_free(p);
 	verifier_free(v);
@@ -1590,6 +1683,134 @@ cmd_stop(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The JSON of arg, or of stdin for "-": at most FRAME_MAX bytes, one
+ * strict object. */
+static int
+narrow_read(const char *arg, json_t **ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *j = NULL;
+	int r;
+
+	if (strcmp(arg, "-") != 0) {
+		r = cjson_parse(arg, strlen(arg), FRAME_MAX, &j);
+		goto out;
+	}
+	buf = malloc(FRAME_MAX + 1);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf + len, FRAME_MAX + 1 - len);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			break;
+		}
+		len += (size_t)n;
+		if (len > FRAME_MAX) {
+			r = -EMSGSIZE;
+			goto out;
+		}
+	}
+	r = cjson_parse(buf, len, FRAME_MAX, &j);
+out:
+	free(buf);
+	if (r == 0 && !json_is_object(j)) {
+		r = -EINVAL;
+	}
+	if (r == 0) {
+		*ret = j;
+		j = NULL;
+	}
+	json_decref(j);
+	return r;
+}
+
+static int
+cmd_narrow(int argc, char **argv)
+{
+	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct timeval tv = { 10, 0 };
+	char path[PATH_MAX];
+	const char *run_dir, *name;
+	json_t *env = NULL, *req = NULL, *reply = NULL;
+	struct args a;
+	int fd = -1, rc, r, n;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos != 2) {
+		return usage_error("narrow: give NAME and ENVELOPE_JSON (or - for stdin)");
+	}
+	name = a.pos[0];
+	if (vm_name_check(name) != 0) {
+		return usage_error("narrow: '%s' is not a VM name (1..%d of [A-Za-z0-9._:-], "
+		    "starting with a letter or digit)", name, MANIFEST_NAME_MAX);
+	}
+	r = narrow_read(a.pos[1], &env);
+	if (r != 0) {
+		return usage_error("narrow: the envelope is not one JSON object of at most %d bytes",
+		    FRAME_MAX);
+	}
+	rc = EXIT_USAGE;
+	run_dir = opts[0].value != NULL ? opts[0].value : VM_RUN_DIR_DEFAULT;
+	n = snprintf(path, sizeof(path), "%s/%s/%s", run_dir, name, PROXY_CONTROL_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_error("narrow: the run folder's path is too long");
+		goto out;
+	}
+	req = json_pack("{s:s, s:O}", "op", "narrow", "envelope", env);
+	if (req == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	r = proxy_connect(path, 1000, &fd);
+	if (r != 0) {
+		log_error("narrow: cannot reach the tool proxy of %s at %s: %s", name, path,
+		    strerror(-r));
+		goto out;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+		log_error("narrow: %s", strerror(errno));
+		goto out;
+	}
+	r = frame_write(fd, req);
+	if (r == 0) {
+		r = frame_read(fd, FRAME_MAX, &reply);
+	}
+	if (r != 0 || !json_is_object(reply)) {
+		log_error("narrow: no reply from the tool proxy of %s: %s", name,
+		    strerror(r != 0 ? -r : EPROTO));
+		goto out;
+	}
+	print_json(reply);
+	rc = json_is_true(json_object_get(reply, "ok")) ? EXIT_OK : EXIT_FAIL;
+out:
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	json_decref(reply);
+	json_decref(req);
+	json_decref(env);
+	return rc;
+}
+
 static int
 cmd_audit(int argc, char **argv)
 {
@@ -1663,6 +1884,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "stop") == 0) {
 		return cmd_stop(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "narrow") == 0) {
+		return cmd_narrow(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "audit") == 0) {
 		return cmd_audit(argc - 2, argv + 2);

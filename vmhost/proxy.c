@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,13 @@ struct job {
 	json_t *frame;
 };
 
+/* A control connection being read (docs/proxy.md, "Narrowing by policy"). */
+struct ctl {
+	int fd;
+	struct frame_reader *rd;
+	uint64_t deadline;              /* mono_ms */
+};
+
 struct proxy {
 	char vm_id[TOKEN_ID_MAX + 1];
 	char launch_digest[TOKEN_HEX256_LEN + 1];
@@ -51,6 +59,8 @@ struct proxy {
 	unsigned rate_per_sec;
 	unsigned rate_burst;
 	unsigned strikes_max;
+	proxy_narrowed_fn *on_narrowed;
+	void *narrowed_ctx;
 
 	pthread_mutex_t env_mu;         /* the envelope: check+charge and meet are atomic */
 	struct envelope *env;
@@ -71,6 +81,11 @@ struct proxy {
 	int wake[2];                    /* workers -> loop: output queued */
 	pthread_t workers[PROXY_IN_FLIGHT_MAX];
 	size_t n_workers;
+
+	/* the control socket: served by the event loop only */
+	int ctl_listen;                 /* borrowed; -1: none */
+	struct ctl ctls[PROXY_CONTROL_MAX];
+	size_t n_ctls;
 };
 
 static uint64_t
@@ -637,18 +652,22 @@ out:
 	return 0;
 }
 
-/* drop: the meet of the current envelope and the one asked for. */
+/* The meet of the current envelope and want_json, by the guest ("dropped")
+ * or by policy ("narrowed"): 0 and the new envelope in *ret_cur; -EINVAL
+ * (detail in err) for an envelope that does not parse; -EIO when the audit
+ * log cannot record it. */
 static int
-handle_drop(struct proxy *p, const struct proxy_request *rq, json_t **ret)
+narrow(struct proxy *p, const json_t *want_json, const char *event, json_t **ret_cur,
+    char *err, size_t err_len)
 {
 	struct envelope *want = NULL, *met = NULL;
-	char err[512], sha[TOKEN_HEX256_LEN + 1] = "";
-	json_t *cur = NULL, *reply = NULL;
+	char sha[TOKEN_HEX256_LEN + 1] = "";
+	json_t *cur = NULL;
 	int r;
 
-	r = envelope_parse(rq->envelope, &want, err, sizeof(err));
+	r = envelope_parse(want_json, &want, err, err_len);
 	if (r != 0) {
-		reply = reply_error(rq->id, "bad_request", err);
+		r = -EINVAL;
 		goto out;
 	}
 	pthread_mutex_lock(&p->env_mu);
@@ -665,21 +684,41 @@ handle_drop(struct proxy *p, const struct proxy_request *rq, json_t **ret)
 	}
 	pthread_mutex_unlock(&p->env_mu);
 	if (r != 0 || cur == NULL) {
-		reply = reply_error(rq->id, "bad_request", "the envelope could not be narrowed");
+		detailf(err, err_len, "the envelope could not be narrowed");
+		r = r != 0 ? r : -ENOMEM;
 		goto out;
 	}
 	(void)sha256_hex(cur, sha);
-	r = audit_rec(p, json_pack("{s:s, s:O, s:s}", "event", "dropped", "envelope", cur,
+	r = audit_rec(p, json_pack("{s:s, s:O, s:s}", "event", event, "envelope", cur,
 	    "envelope_sha256", sha));
 	if (r != 0) {
-		reply = reply_error(rq->id, "tool_failed", "the audit log is unavailable");
+		detailf(err, err_len, "the audit log is unavailable");
+		r = -EIO;
 		goto out;
 	}
-	reply = reply_ok(rq->id, json_pack("{s:O}", "envelope", cur));
+	*ret_cur = cur;
+	cur = NULL;
 out:
 	json_decref(cur);
 	envelope_free(want);
 	envelope_free(met);
+	return r;
+}
+
+/* drop: the meet of the current envelope and the one asked for. */
+static int
+handle_drop(struct proxy *p, const struct proxy_request *rq, json_t **ret)
+{
+	char err[512];
+	json_t *cur = NULL, *reply;
+	int r;
+
+	r = narrow(p, rq->envelope, "dropped", &cur, err, sizeof(err));
+	if (r == 0) {
+		reply = reply_ok(rq->id, json_pack("{s:o}", "envelope", cur));
+	} else {
+		reply = reply_error(rq->id, r == -EIO ? "tool_failed" : "bad_request", err);
+	}
 	if (reply == NULL) {
 		return -ENOMEM;
 	}
@@ -780,6 +819,8 @@ proxy_new(const struct proxy_config *c, struct proxy **ret)
 	p->rate_per_sec = c->rate_per_sec != 0 ? c->rate_per_sec : PROXY_RATE_PER_SEC;
 	p->rate_burst = c->rate_burst != 0 ? c->rate_burst : PROXY_RATE_BURST;
 	p->strikes_max = c->strikes_max != 0 ? c->strikes_max : PROXY_STRIKES_MAX;
+	p->on_narrowed = c->on_narrowed;
+	p->narrowed_ctx = c->narrowed_ctx;
 	atomic_init(&p->audit_broken, false);
 	pthread_mutex_init(&p->env_mu, NULL);
 	pthread_mutex_init(&p->audit_mu, NULL);
@@ -787,6 +828,7 @@ proxy_new(const struct proxy_config *c, struct proxy **ret)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->wake[0] = p->wake[1] = -1;
+	p->ctl_listen = -1;
 	*ret = p;
 	return 0;
 }
@@ -1132,6 +1174,215 @@ stop_workers(struct proxy *p)
 	p->n_workers = 0;
 }
 
+/* --- the control socket ---------------------------------------------------- */
+
+bool
+proxy_control_uid_ok(uid_t peer, uid_t self)
+{
+	return peer == self || peer == 0;
+}
+
+int
+proxy_control_listen(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(path);
+	mode_t old;
+	int fd = -1, r;
+
+	if (n >= sizeof(sa.sun_path)) {
+		return -ENAMETOOLONG;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, n + 1);
+	/* A socket left by a proxy that died: ours to replace (the run folder
+	 * is 0700 and vmhost's). */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	/* Created 0600 from the start: no window with a wider mode. The proxy
+	 * is single-threaded here, so the process-wide umask is safe to move. */
+	old = umask(0177);
+	r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ? -errno : 0;
+	(void)umask(old);
+	if (r == 0 && listen(fd, PROXY_CONTROL_MAX) != 0) {
+		r = -errno;
+	}
+	if (r != 0) {
+		(void)close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int
+proxy_set_control(struct proxy *p, int listen_fd)
+{
+	if (p == NULL || listen_fd < 0 || p->served) {
+		return -EINVAL;
+	}
+	p->ctl_listen = listen_fd;
+	return 0;
+}
+
+static json_t *
+ctl_error(const char *code, const char *detail)
+{
+	return json_pack("{s:b, s:s, s:o}", "ok", 0, "error", code, "detail",
+	    detail_string(detail));
+}
+
+int
+proxy_control_handle(struct proxy *p, const json_t *req, json_t **ret)
+{
+	static const char *const keys[] = { "op", "envelope", NULL };
+	const char *op, *bad = NULL;
+	const json_t *want;
+	char err[512];
+	json_t *cur = NULL, *reply = NULL;
+	int r;
+
+	op = json_string_value(json_object_get(req, "op"));
+	want = json_object_get(req, "envelope");
+	if (!json_is_object(req) || op == NULL || strcmp(op, "narrow") != 0 ||
+	    cjson_only_keys(req, keys, &bad) != 0 || !json_is_object(want)) {
+		reply = ctl_error("bad_request", "expected {\"op\":\"narrow\",\"envelope\":{...}}");
+		goto out;
+	}
+	if (atomic_load(&p->audit_broken)) {
+		reply = ctl_error("tool_failed", "the audit log is unavailable; this proxy refuses "
+		    "everything");
+		goto out;
+	}
+	r = narrow(p, want, "narrowed", &cur, err, sizeof(err));
+	if (r == 0 && p->on_narrowed != NULL &&
+	    (r = p->on_narrowed(p->narrowed_ctx, cur)) != 0) {
+		/* Narrowed all the same: failing here must not leave it wider. */
+		detailf(err, sizeof(err), "narrowed, but not kept for a restart of the proxy: %s",
+		    strerror(-r));
+		reply = json_pack("{s:b, s:s, s:s, s:o}", "ok", 0, "error", "not_kept", "detail",
+		    err, "envelope", cur);
+	} else if (r == 0) {
+		reply = json_pack("{s:b, s:o}", "ok", 1, "envelope", cur);
+	} else {
+		reply = ctl_error(r == -EIO ? "tool_failed" : "bad_request", err);
+	}
+out:
+	if (reply == NULL) {
+		return -ENOMEM;
+	}
+	*ret = reply;
+	return 0;
+}
+
+/* Send the reply within PROXY_CONTROL_MS at most, then close. */
+static void
+ctl_finish(struct ctl *c, json_t *reply /* stolen */)
+{
+	struct timeval tv = { PROXY_CONTROL_MS / 1000, (PROXY_CONTROL_MS % 1000) * 1000 };
+	int fl;
+
+	if (reply != NULL) {
+		fl = fcntl(c->fd, F_GETFL);
+		if (fl >= 0 && fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) == 0 &&
+		    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0) {
+			(void)frame_write(c->fd, reply);
+		}
+		json_decref(reply);
+	}
+	(void)close(c->fd);
+	frame_reader_free(c->rd);
+	c->fd = -1;
+	c->rd = NULL;
+}
+
+static void
+ctl_remove(struct proxy *p, size_t i, json_t *reply)
+{
+	ctl_finish(&p->ctls[i], reply);
+	p->ctls[i] = p->ctls[--p->n_ctls];
+}
+
+/* A connection on the listening socket: only vmhost's uid or root. */
+static void
+ctl_accept(struct proxy *p)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ctl c;
+
+	c.fd = accept4(p->ctl_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c.fd < 0) {
+		return;
+	}
+	c.rd = NULL;
+	c.deadline = mono_ms() + PROXY_CONTROL_MS;
+	if (getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    len != sizeof(cred) || !proxy_control_uid_ok(cred.uid, geteuid())) {
+		ctl_finish(&c, ctl_error("forbidden", "only vmhost's user or root may narrow"));
+		return;
+	}
+	c.rd = frame_reader_new(FRAME_MAX);
+	if (c.rd == NULL || p->n_ctls >= PROXY_CONTROL_MAX) {
+		ctl_finish(&c, ctl_error("busy", "too many control connections"));
+		return;
+	}
+	p->ctls[p->n_ctls++] = c;
+}
+
+/* Readable: one request, one reply, closed. */
+static void
+ctl_read(struct proxy *p, size_t i)
+{
+	struct ctl *c = &p->ctls[i];
+	uint8_t buf[4096];
+	json_t *req = NULL, *reply = NULL;
+	ssize_t n;
+	int k;
+
+	n = read(c->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		return;
+	}
+	if (n <= 0) {
+		ctl_remove(p, i, NULL);
+		return;
+	}
+	if (frame_reader_feed(c->rd, buf, (size_t)n) != 0) {
+		ctl_remove(p, i, ctl_error("too_large", "a frame over the size limit"));
+		return;
+	}
+	k = frame_reader_next(c->rd, &req);
+	if (k == 0) {
+		return;
+	}
+	if (k < 0) {
+		ctl_remove(p, i, ctl_error("bad_request", "malformed frame: not one strict JSON "
+		    "object"));
+		return;
+	}
+	if (proxy_control_handle(p, req, &reply) != 0) {
+		reply = ctl_error("tool_failed", "out of memory");
+	}
+	json_decref(req);
+	ctl_remove(p, i, reply);
+}
+
+static void
+ctl_close_all(struct proxy *p)
+{
+	while (p->n_ctls > 0) {
+		ctl_remove(p, p->n_ctls - 1, NULL);
+	}
+}
+
+
 int
 proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 {
@@ -1165,9 +1416,11 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		goto out;
 	}
 	for (;;) {
-		struct pollfd pfd[2];
+		struct pollfd pfd[3 + PROXY_CONTROL_MAX];
 		bool want_out, reading;
 		int timeout = -1, pr;
+		nfds_t npfd = 2;
+		size_t i;
 
 		pthread_mutex_lock(&p->mu);
 		want_out = p->outq != NULL;
@@ -1190,7 +1443,27 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		pfd[1].fd = p->wake[0];
 		pfd[1].events = POLLIN;
 		pfd[1].revents = 0;
-		pr = poll(pfd, 2, timeout);
+		/* The control connections, then the listener while there is room;
+		 * the nearest control deadline bounds the wait. */
+		for (i = 0; i < p->n_ctls; i++) {
+			uint64_t now = mono_ms();
+			int left = p->ctls[i].deadline > now ? (int)(p->ctls[i].deadline - now) : 0;
+
+			pfd[npfd].fd = p->ctls[i].fd;
+			pfd[npfd].events = POLLIN;
+			pfd[npfd].revents = 0;
+			npfd++;
+			if (timeout < 0 || left < timeout) {
+				timeout = left;
+			}
+		}
+		if (p->ctl_listen >= 0 && p->n_ctls < PROXY_CONTROL_MAX) {
+			pfd[npfd].fd = p->ctl_listen;
+			pfd[npfd].events = POLLIN;
+			pfd[npfd].revents = 0;
+			npfd++;
+		}
+		pr = poll(pfd, npfd, timeout);
 		if (pr < 0 && errno == EINTR) {
 			continue;
 		}
@@ -1201,6 +1474,23 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		}
 		if (pfd[1].revents != 0) {
 			while (read(p->wake[0], buf, 64) > 0) {
+			}
+		}
+		/* Control connections: served here, on the loop, one short request
+		 * each; backwards, since ctl_remove moves the last one into i. */
+		{
+			size_t n_polled = p->n_ctls;
+			uint64_t now = mono_ms();
+
+			for (i = n_polled; i-- > 0;) {
+				if (pfd[2 + i].revents != 0) {
+					ctl_read(p, i);
+				} else if (now >= p->ctls[i].deadline) {
+					ctl_remove(p, i, ctl_error("timeout", "no complete request in time"));
+				}
+			}
+			if (npfd > 2 + n_polled && pfd[2 + n_polled].revents != 0) {
+				ctl_accept(p);
 			}
 		}
 		if ((pfd[0].revents & (POLLERR | POLLNVAL)) != 0) {
@@ -1258,6 +1548,7 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 	}
 	r = 0;
 out:
+	ctl_close_all(p);
 	stop_workers(p);
 	outq_clear(p);
 	jobs_clear(p);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "audit.h"
 #include "envelope.h"
@@ -41,6 +42,9 @@
 #define PROXY_TTL_DEFAULT       300         /* requested lifetime of an approval */
 #define PROXY_SKEW_SECONDS      30
 #define PROXY_FLUSH_MS          1000        /* last replies before a cut-off */
+#define PROXY_CONTROL_NAME      "control.sock" /* in RUNDIR/NAME/ */
+#define PROXY_CONTROL_MAX       4           /* control connections open at once */
+#define PROXY_CONTROL_MS        2000        /* a control connection's whole life */
 
 enum proxy_op {
 	PROXY_OP_CALL = 1,
@@ -66,6 +70,12 @@ int proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *de
  * frame that does not parse is addressed to. */
 uint64_t proxy_request_id(const json_t *frame);
 
+/* Called on the event loop after a narrowing by policy, with the new
+ * envelope, before the reply: to keep it across a restart of the proxy.
+ * 0, or a negative errno (the narrowing stands; the reply says it was not
+ * kept). */
+typedef int proxy_narrowed_fn(void *ctx, const json_t *envelope);
+
 struct proxy_config {
 	const char *vm_id;
 	const char *launch_digest;      /* hex */
@@ -80,6 +90,8 @@ struct proxy_config {
 	unsigned rate_per_sec;          /* 0: PROXY_RATE_PER_SEC */
 	unsigned rate_burst;            /* 0: PROXY_RATE_BURST */
 	unsigned strikes_max;           /* 0: PROXY_STRIKES_MAX */
+	proxy_narrowed_fn *on_narrowed; /* NULL: a narrowing lives in memory only */
+	void *narrowed_ctx;
 };
 
 struct proxy;
@@ -116,6 +128,25 @@ struct proxy_stats {
 /* Serve the channel fd (a connected stream; made non-blocking) until the
  * other end closes it or the guest is cut off; fd is not closed. */
 int proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret);
+
+/* The control socket (docs/proxy.md, "Narrowing by policy"): vmhost's
+ * host side. proxy_control_listen binds path (0600, a stale socket is
+ * replaced) and listens; proxy_set_control hands the listener (borrowed,
+ * before proxy_serve) to the event loop, which accepts at most
+ * PROXY_CONTROL_MAX connections at once from vmhost's uid or root, reads
+ * one frame from each within PROXY_CONTROL_MS, answers and closes. */
+int proxy_control_listen(const char *path, int *ret_fd);
+int proxy_set_control(struct proxy *p, int listen_fd);
+/* Whether a peer with uid peer may use the control socket of a proxy
+ * running as self. */
+bool proxy_control_uid_ok(uid_t peer, uid_t self);
+/* One control request: {"op":"narrow","envelope":{...}} narrows the
+ * envelope to its meet with the current one (audit event "narrowed"),
+ * hands it to on_narrowed, and answers {"ok":true,"envelope":NEW}
+ * ({"ok":false,"error":"not_kept",...,"envelope":NEW} if on_narrowed
+ * failed); anything else is answered {"ok":false,"error":CODE,"detail":D}
+ * and changes nothing. 0 with *ret, or -ENOMEM. */
+int proxy_control_handle(struct proxy *p, const json_t *req, json_t **ret);
 
 /* Connect to a unix stream socket, retrying while it does not exist or
  * refuses, until timeout_ms. */

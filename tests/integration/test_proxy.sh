@@ -19,6 +19,9 @@
 #         boot 1 is refused; a guest sending malformed frames is cut off,
 #         the VM keeps running and powers off normally.
 # Then: vmhost audit verify passes over both boots, and fails after an edit.
+# Boot 3 (another name): a guest calling fs.list in a loop is refused once
+#         the host narrows its envelope by policy (vmhost narrow); asking
+#         for more afterwards widens nothing.
 
 MYTMP=$(mktemp -d "${TMPDIR:-/tmp}/test-proxy.XXXXXX")
 export TMPDIR="$MYTMP"
@@ -508,6 +511,94 @@ then
 else
 	fail "used-tokens.db"
 fi
+
+# --- boot 3: narrowing by policy from the host ----------------------------------
+cat >"$T/run3" <<'EOF'
+#!/bin/sh
+A=/bin/warrant-agent
+i=0
+while [ $i -lt 90 ]; do
+	out=$("$A" --timeout 30 call fs.list path=/ 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "R list-narrowed $rc $(printf "%s" "$out" | tr "\n" " " | cut -c1-600)"
+		break
+	fi
+	[ $i -eq 0 ] && echo "R list-before 0 $(printf "%s" "$out" | tr "\n" " " | cut -c1-200)"
+	i=$((i + 1))
+	sleep 1
+done
+# Time for the host to kill the proxy and check its successor.
+sleep 15
+EOF
+ENVELOPE='{"fs.read":"allow","fs.list":"allow"}'
+guest "$T/g3" it-narrow "$T/run3"
+launch_bg "$T/b3" "$T/g3/manifest.json"
+if wait_for "$T/b3.out" "^R list-before 0" "$BOOT_TIMEOUT"; then
+	pass "narrow: the guest lists / before the narrowing"
+	sock="$RUN/it-narrow/control.sock"
+	if [ -S "$sock" ] && [ "$(stat -c %a "$sock")" = 600 ]; then
+		pass "control socket $sock is 0600"
+	else
+		fail "control socket: $(ls -l "$sock" 2>&1)"
+	fi
+	out=$("$VMHOST" narrow --run-dir "$RUN" it-narrow '{"fs.read":"allow","fs.list":"never"}')
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ "$(jq -r '.ok' <<<"$out")" = true ] &&
+	    [ "$(jq -r '.envelope["fs.list"] // "never"' <<<"$out")" = never ] &&
+	    [ "$(jq -c '.envelope["fs.read"]' <<<"$out")" = '"allow"' ]; then
+		pass "vmhost narrow: fs.list is never now ($out)"
+	else
+		fail "vmhost narrow: exit $rc: $out"
+	fi
+	out=$(echo '{"fs.read":"allow","fs.list":"allow","fs.write":"allow"}' |
+	    "$VMHOST" narrow --run-dir "$RUN" it-narrow -)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ "$(jq -r '.envelope["fs.list"] // "never"' <<<"$out")" = never ] &&
+	    [ "$(jq -r '.envelope["fs.write"] // "never"' <<<"$out")" = never ]; then
+		pass "vmhost narrow: asking for more from stdin widens nothing"
+	else
+		fail "vmhost narrow (wider): exit $rc: $out"
+	fi
+	out=$("$VMHOST" narrow --run-dir "$RUN" it-narrow '{"fs.read":"maybe"}')
+	rc=$?
+	if [ "$rc" -eq 1 ] && grep -q '"ok":false' <<<"$out"; then
+		pass "vmhost narrow: a bad envelope is refused (exit 1)"
+	else
+		fail "vmhost narrow (bad envelope): exit $rc: $out"
+	fi
+	# A restarted proxy applies the policy again (policy-envelope.json).
+	ppid=$(sed -n 's/.*tool proxy for it-narrow (vm [^,]*, pid \([0-9]*\)) serving.*/\1/p' "$T/b3.err" | tail -n 1)
+	if [ -n "$ppid" ] && kill -KILL "$ppid" 2>/dev/null &&
+	    wait_for "$T/b3.err" "tool proxy (pid $ppid) died of signal 9; restarting it" 10 &&
+	    for _ in $(seq 1 50); do
+		[ "$(grep -c 'tool proxy for it-narrow (vm' "$T/b3.err")" -ge 2 ] && break
+		sleep 0.1
+	    done &&
+	    out=$("$VMHOST" narrow --run-dir "$RUN" it-narrow '{"fs.read":"allow","fs.list":"allow"}') &&
+	    [ "$(jq -r '.envelope["fs.list"] // "never"' <<<"$out")" = never ]; then
+		pass "vmhost narrow: a restarted proxy keeps the narrowing ($out)"
+	else
+		fail "vmhost narrow after a proxy restart: $out ($(grep -a proxy "$T/b3.err" | tail -n 3 | tr '\n' ' '))"
+	fi
+	"$VMHOST" narrow --run-dir "$RUN" no-such-vm '{}' >/dev/null 2>&1
+	rc=$?
+	if [ "$rc" -eq 2 ]; then
+		pass "vmhost narrow: no such VM is exit 2"
+	else
+		fail "vmhost narrow (no such VM): exit $rc"
+	fi
+else
+	fail "narrow: the guest never listed / ($(brief "$T/b3.out") / $(brief "$T/b3.err"))"
+fi
+wait "$LPID"
+expect_r "$T/b3.out" list-narrowed 1 denied fs.list
+if grep -q '"event":"narrowed"' "$RUN/it-narrow/audit.log" 2>/dev/null; then
+	pass "audit: the narrowing by policy is recorded (narrowed)"
+else
+	fail "audit: no narrowed record"
+fi
+
 
 attestd_stop
 check "no TPM handle leaked" no_leaked_handles

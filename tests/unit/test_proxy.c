@@ -1136,6 +1136,230 @@ test_channel_rate_limit(void **state)
 	assert_int_equal(ok + busy, 20);
 }
 
+/* --- the control socket: narrowing by policy ------------------------------ */
+
+static json_t *
+control(struct fx *f, const char *req_json)
+{
+	json_t *req = json_loads(req_json, JSON_DECODE_ANY, NULL), *reply = NULL;
+
+	assert_non_null(req);
+	assert_int_equal(proxy_control_handle(f->p, req, &reply), 0);
+	json_decref(req);
+	assert_non_null(reply);
+	return reply;
+}
+
+static void
+test_control_narrow_meet(void **state)
+{
+	struct fx *f = *state;
+	json_t *r, *before, *after, *want;
+	char ev[1024];
+
+	make_proxy(f, ENV_DEFAULT, NULL, true);
+	/* fs.read to a prefix; fs.write and fs.list asked wider than the VM
+	 * has; exec not named (becomes never). */
+	r = control(f, "{\"op\":\"narrow\",\"envelope\":{\"fs.read\":{\"level\":\"allow\","
+	    "\"paths\":[\"/out/\"]},\"fs.write\":\"allow\",\"fs.list\":\"allow\"}}");
+	before = current_envelope(f);
+	assert_true(json_equal(json_object_get(r, "envelope"), before));
+	assert_null(outcome(r));
+	want = json_loads("{\"level\":\"allow\",\"paths\":[\"/out/\"]}", 0, NULL);
+	assert_true(json_equal(json_object_get(before, "fs.read"), want));
+	json_decref(want);
+	assert_string_equal(call(f, "{\"id\":1,\"op\":\"call\",\"tool\":\"fs.read\",\"args\":"
+	    "{\"path\":\"/secret\"}}"), "denied");
+	assert_string_equal(call(f, "{\"id\":2,\"op\":\"call\",\"tool\":\"fs.list\",\"args\":"
+	    "{\"path\":\"/\"}}"), "denied");
+	assert_string_equal(call(f, "{\"id\":3,\"op\":\"call\",\"tool\":\"exec\",\"args\":"
+	    "{\"argv\":[\"true\"]}}"), "denied");
+	/* fs.write kept its bounds: /out/ only. */
+	assert_null(call(f, "{\"id\":4,\"op\":\"call\",\"tool\":\"fs.write\",\"args\":"
+	    "{\"path\":\"/out/a\",\"data\":\"1\"}}"));
+	assert_string_equal(call(f, "{\"id\":5,\"op\":\"call\",\"tool\":\"fs.write\",\"args\":"
+	    "{\"path\":\"/b\",\"data\":\"1\"}}"), "denied");
+
+	/* Asking for everything back changes nothing (but the budget spent). */
+	json_decref(before);
+	before = current_envelope(f);
+	r = control(f, "{\"op\":\"narrow\",\"envelope\":{\"fs.read\":\"allow\",\"fs.write\":"
+	    "\"allow\",\"fs.list\":\"allow\",\"exec\":{\"level\":\"allow\",\"argv\":[[\"sh\"]]}}}");
+	assert_null(outcome(r));
+	after = current_envelope(f);
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	assert_string_equal(call(f, "{\"id\":6,\"op\":\"call\",\"tool\":\"exec\",\"args\":"
+	    "{\"argv\":[\"sh\"]}}"), "denied");
+	audit_events(f, ev, sizeof(ev));
+	assert_string_equal(ev, "narrowed denied denied denied allowed executed denied narrowed "
+	    "denied");
+}
+
+static void
+test_control_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"[]",
+		"\"narrow\"",
+		"{}",
+		"{\"op\":\"widen\",\"envelope\":{}}",
+		"{\"op\":\"drop\",\"envelope\":{}}",
+		"{\"op\":\"narrow\"}",
+		"{\"op\":\"narrow\",\"envelope\":[]}",
+		"{\"op\":\"narrow\",\"envelope\":{},\"id\":1}",
+		"{\"op\":\"narrow\",\"envelope\":{\"fs.read\":\"maybe\"}}",
+		"{\"op\":\"narrow\",\"envelope\":{\"fs.read\":{\"level\":\"allow\",\"paths\":[\"rel\"]}}}",
+		"{\"op\":1,\"envelope\":{}}",
+		NULL,
+	};
+	struct fx *f = *state;
+	json_t *before, *after;
+	size_t i;
+
+	make_proxy(f, ENV_DEFAULT, NULL, true);
+	before = current_envelope(f);
+	for (i = 0; bad[i] != NULL; i++) {
+		assert_string_equal(outcome(control(f, bad[i])), "bad_request");
+	}
+	after = current_envelope(f);
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	assert_int_equal(audit_count(f), 0);
+}
+
+static void
+test_control_uid(void **state)
+{
+	(void)state;
+	assert_true(proxy_control_uid_ok(1000, 1000));
+	assert_true(proxy_control_uid_ok(0, 1000));
+	assert_true(proxy_control_uid_ok(0, 0));
+	assert_false(proxy_control_uid_ok(1001, 1000));
+	assert_false(proxy_control_uid_ok(1000, 0));
+}
+
+struct kept {
+	int fail;                       /* what on_narrowed returns */
+	int calls;
+	json_t *last;
+};
+
+static int
+keep_narrowed(void *ctx, const json_t *envelope)
+{
+	struct kept *k = ctx;
+
+	k->calls++;
+	json_decref(k->last);
+	k->last = json_deep_copy(envelope);
+	return k->fail;
+}
+
+static void
+test_control_on_narrowed(void **state)
+{
+	struct fx *f = *state;
+	struct proxy_config pc;
+	struct kept k = { 0, 0, NULL };
+	json_t *r, *cur;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.on_narrowed = keep_narrowed;
+	pc.narrowed_ctx = &k;
+	make_proxy(f, ENV_DEFAULT, &pc, true);
+	assert_null(outcome(control(f, "{\"op\":\"narrow\",\"envelope\":{\"fs.read\":\"allow\","
+	    "\"fs.write\":\"allow\"}}")));
+	assert_int_equal(k.calls, 1);
+	cur = current_envelope(f);
+	assert_true(json_equal(k.last, cur));
+	json_decref(cur);
+	/* The guest's drop is not a policy: not kept. */
+	assert_null(call(f, "{\"id\":1,\"op\":\"drop\",\"envelope\":{\"fs.read\":\"allow\"}}"));
+	assert_int_equal(k.calls, 1);
+	/* Keeping fails: refused as not_kept, yet narrowed all the same. */
+	k.fail = -EIO;
+	r = control(f, "{\"op\":\"narrow\",\"envelope\":{}}");
+	cur = current_envelope(f);
+	assert_true(json_equal(json_object_get(r, "envelope"), cur));
+	assert_int_equal(json_object_size(cur), 0);
+	json_decref(cur);
+	assert_string_equal(outcome(r), "not_kept");
+	assert_int_equal(k.calls, 2);
+	assert_string_equal(call(f, "{\"id\":2,\"op\":\"call\",\"tool\":\"fs.read\",\"args\":"
+	    "{\"path\":\"/x\"}}"), "denied");
+	json_decref(k.last);
+}
+
+static json_t *
+control_socket(const char *path, const char *req_json)
+{
+	json_t *reply = NULL;
+	int fd = -1;
+
+	assert_int_equal(proxy_connect(path, 2000, &fd), 0);
+	if (req_json != NULL) {
+		send_json(fd, req_json);
+	}
+	assert_int_equal(frame_read(fd, FRAME_MAX, &reply), 0);
+	(void)close(fd);
+	return reply;
+}
+
+static void
+test_control_socket(void **state)
+{
+	struct fx *f = *state;
+	struct server s;
+	char path[PATH_MAX];
+	struct stat st;
+	uint8_t junk[8] = { 0, 0, 0, 4, '{', '{', '{', '{' };
+	json_t *r;
+	int c, lfd = -1, fd = -1;
+
+	make_proxy(f, ENV_DEFAULT, NULL, true);
+	pathf(path, sizeof(path), "%s/control.sock", f->root);
+	assert_int_equal(proxy_control_listen(path, &lfd), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(proxy_set_control(f->p, lfd), 0);
+	start_server(f, &s, &c);
+
+	r = control_socket(path, "{\"op\":\"narrow\",\"envelope\":{\"fs.read\":\"allow\"}}");
+	assert_true(json_is_object(json_object_get(r, "envelope")));
+	assert_null(outcome(r));
+	/* The guest's channel sees the new envelope. */
+	send_json(c, "{\"id\":1,\"op\":\"call\",\"tool\":\"fs.write\",\"args\":"
+	    "{\"path\":\"/out/x\",\"data\":\"1\"}}");
+	assert_string_equal(outcome(recv_frame(c)), "denied");
+	assert_string_equal(outcome(control_socket(path, "{\"op\":\"narrow\"}")), "bad_request");
+	/* Not JSON: refused, the loop goes on. */
+	assert_int_equal(proxy_connect(path, 2000, &fd), 0);
+	send_raw(fd, junk, sizeof(junk));
+	assert_string_equal(outcome(recv_frame(fd)), "bad_request");
+	(void)close(fd);
+	/* A frame over the cap. */
+	junk[0] = 0x7f;
+	assert_int_equal(proxy_connect(path, 2000, &fd), 0);
+	send_raw(fd, junk, 4);
+	assert_string_equal(outcome(recv_frame(fd)), "too_large");
+	(void)close(fd);
+	/* Silence: answered "timeout" within PROXY_CONTROL_MS, while the
+	 * guest's channel is still served. */
+	assert_int_equal(proxy_connect(path, 2000, &fd), 0);
+	send_json(c, "{\"id\":2,\"op\":\"envelope\"}");
+	assert_null(outcome(recv_frame(c)));
+	assert_string_equal(outcome(recv_frame(fd)), "timeout");
+	(void)close(fd);
+	stop_server(f, true);
+	assert_int_equal(s.r, 0);
+	(void)close(lfd);
+	(void)unlink(path);
+}
+
 int
 main(void)
 {
@@ -1156,6 +1380,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_channel_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channel_in_flight_and_duplicates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channel_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_narrow_meet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_malformed, setup, teardown),
+		cmocka_unit_test(test_control_uid),
+		cmocka_unit_test_setup_teardown(test_control_on_narrowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_socket, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
