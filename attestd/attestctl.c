@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "artifact.h"
 #include "cjson.h"
 #include "eventlog.h"
@@ -93,72 +94,14 @@ fail_msg(const char *what, const char *detail)
 
 /* --- options ------------------------------------------------------------- */
 
-/* Long options only, "--name VALUE" or "--name=VALUE", given at most once;
- * no abbreviations, so a typo is an error and never another option. */
-struct opt {
-	const char *name;
-	const char *value;
-};
-
-struct args {
-	size_t n_pos;
-	const char *pos[MAX_POSITIONAL];
-	bool help;
-};
-
 static int
-parse_args(int argc, char **argv, struct opt *opts, struct args *ret)
+parse_args(int argc, char **argv, struct args_opt *opts, struct args *ret)
 {
-	struct args a = { 0, { NULL }, false };
-	bool only_pos = false;
-	int i;
+	struct args_error e;
 
-	for (i = 0; i < argc; i++) {
-		const char *s = argv[i], *eq, *val;
-		struct opt *o = NULL;
-		size_t nlen;
-
-		if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
-			if (a.n_pos == MAX_POSITIONAL) {
-				return usage_error("too many arguments at '%s'", s);
-			}
-			a.pos[a.n_pos++] = s;
-			continue;
-		}
-		if (strcmp(s, "--") == 0) {
-			only_pos = true;
-			continue;
-		}
-		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-			a.help = true;
-			continue;
-		}
-		if (strncmp(s, "--", 2) != 0) {
-			return usage_error("unknown option '%s'", s);
-		}
-		eq = strchr(s, '=');
-		nlen = eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2);
-		for (o = opts; o != NULL && o->name != NULL; o++) {
-			if (strlen(o->name) == nlen && strncmp(o->name, s + 2, nlen) == 0) {
-				break;
-			}
-		}
-		if (o == NULL || o->name == NULL) {
-			return usage_error("unknown option '%s'", s);
-		}
-		if (eq != NULL) {
-			val = eq + 1;
-		} else if (i + 1 < argc) {
-			val = argv[++i];
-		} else {
-			return usage_error("option '%s' needs a value", s);
-		}
-		if (o->value != NULL) {
-			return usage_error("option '%s' given twice", s);
-		}
-		o->value = val;
+	if (args_parse(argc, argv, opts, MAX_POSITIONAL, 0, ret, &e) != 0) {
+		return usage_error("%s'%.*s'%s", e.pre, e.arg_len, e.arg, e.post);
 	}
-	*ret = a;
 	return 0;
 }
 
@@ -379,7 +322,7 @@ report_http_error(const char *what, long status, const json_t *rep)
 static int
 cmd_status(const char *sock, int argc, char **argv)
 {
-	struct opt opts[] = { { NULL, NULL } };
+	struct args_opt opts[] = { ARGS_END };
 	struct uhttp *h = NULL;
 	struct args a;
 	json_t *rep = NULL;
@@ -422,10 +365,10 @@ static int
 cmd_mint(const char *sock, int argc, char **argv)
 {
 	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_TTL, O_USES, O_REQ };
-	struct opt opts[] = {
-		{ "aud", NULL }, { "vm", NULL }, { "launch-digest", NULL }, { "op", NULL },
-		{ "args-file", NULL }, { "args-sha256", NULL }, { "ttl", NULL },
-		{ "uses", NULL }, { "request", NULL }, { NULL, NULL },
+	struct args_opt opts[] = {
+		ARGS_OPT("aud"), ARGS_OPT("vm"), ARGS_OPT("launch-digest"), ARGS_OPT("op"),
+		ARGS_OPT("args-file"), ARGS_OPT("args-sha256"), ARGS_OPT("ttl"),
+		ARGS_OPT("uses"), ARGS_OPT("request"), ARGS_END,
 	};
 	struct uhttp *h = NULL;
 	struct args a;
@@ -550,10 +493,10 @@ static int
 cmd_verify(const char *sock, int argc, char **argv)
 {
 	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_DB };
-	struct opt opts[] = {
-		{ "aud", NULL }, { "vm", NULL }, { "launch-digest", NULL }, { "op", NULL },
-		{ "args-file", NULL }, { "args-sha256", NULL }, { "consume-db", NULL },
-		{ NULL, NULL },
+	struct args_opt opts[] = {
+		ARGS_OPT("aud"), ARGS_OPT("vm"), ARGS_OPT("launch-digest"), ARGS_OPT("op"),
+		ARGS_OPT("args-file"), ARGS_OPT("args-sha256"), ARGS_OPT("consume-db"),
+		ARGS_END,
 	};
 	struct token_expect e;
 	struct token_grant g;
@@ -709,7 +652,7 @@ static int
 cmd_measure(const char *sock, int argc, char **argv)
 {
 	enum { O_LSOCK };
-	struct opt opts[] = { { "launch-socket", NULL }, { NULL, NULL } };
+	struct args_opt opts[] = { ARGS_OPT("launch-socket"), ARGS_END };
 	struct launch_fds fds = { -1, -1, -1 };
 	struct manifest *m = NULL;
 	struct args a;
@@ -805,7 +748,7 @@ static int
 cmd_quote(const char *sock, int argc, char **argv)
 {
 	enum { O_NONCE, O_SOCK };
-	struct opt opts[] = { { "nonce", NULL }, { "socket", NULL }, { NULL, NULL } };
+	struct args_opt opts[] = { ARGS_OPT("nonce"), ARGS_OPT("socket"), ARGS_END };
 	uint8_t nonce[QUOTE_NONCE_MAX];
 	struct uhttp *h = NULL;
 	struct args a;
@@ -925,7 +868,7 @@ static int
 cmd_verify_quote(int argc, char **argv)
 {
 	enum { O_AK, O_NONCE };
-	struct opt opts[] = { { "ak", NULL }, { "nonce", NULL }, { NULL, NULL } };
+	struct args_opt opts[] = { ARGS_OPT("ak"), ARGS_OPT("nonce"), ARGS_END };
 	uint8_t nonce[QUOTE_NONCE_MAX];
 	const char *reason = NULL;
 	char *pem = NULL, *text = NULL;
@@ -996,7 +939,7 @@ out:
 static int
 cmd_token(int argc, char **argv)
 {
-	struct opt opts[] = { { NULL, NULL } };
+	struct args_opt opts[] = { ARGS_END };
 	struct token_caveat cav;
 	struct token *t = NULL;
 	struct args a;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "args.h"
 #include "artifact.h"
 #include "audit.h"
 #include "cjson.h"
@@ -133,83 +134,14 @@ usage_error(const char *fmt, ...)
 
 /* --- options ------------------------------------------------------------- */
 
-/* Long options only, "--name VALUE", "--name=VALUE" or a bare "--flag",
- * each at most once; no abbreviations, so a typo is an error. */
-struct opt {
-	const char *name;
-	bool flag;
-	const char *value;
-	bool set;
-};
-
-struct args {
-	size_t n_pos;
-	const char *pos[MAX_POSITIONAL];
-	bool help;
-};
-
 static int
-parse_args(int argc, char **argv, struct opt *opts, struct args *ret)
+parse_args(int argc, char **argv, struct args_opt *opts, struct args *ret)
 {
-	struct args a = { 0, { NULL }, false };
-	bool only_pos = false;
-	int i;
+	struct args_error e;
 
-	for (i = 0; i < argc; i++) {
-		const char *s = argv[i], *eq;
-		struct opt *o;
-		size_t nlen;
-
-		if (only_pos || s[0] != '-' || strcmp(s, "-") == 0) {
-			if (a.n_pos == MAX_POSITIONAL) {
-				return usage_error("too many arguments at '%s'", s);
-			}
-			a.pos[a.n_pos++] = s;
-			continue;
-		}
-		if (strcmp(s, "--") == 0) {
-			only_pos = true;
-			continue;
-		}
-		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-			a.help = true;
-			continue;
-		}
-		if (strncmp(s, "--", 2) != 0) {
-			return usage_error("unknown option '%s'", s);
-		}
-		eq = strchr(s, '=');
-		nlen = eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2);
-		for (o = opts; o->name != NULL; o++) {
-			if (strlen(o->name) == nlen && strncmp(o->name, s + 2, nlen) == 0) {
-				break;
-			}
-		}
-		if (o->name == NULL) {
-			return usage_error("unknown option '%s'", s);
-		}
-		if (o->set) {
-			return usage_error("option '--%s' given twice", o->name);
-		}
-		o->set = true;
-		if (o->flag) {
-			if (eq != NULL) {
-				return usage_error("option '--%s' takes no value", o->name);
-			}
-			continue;
-		}
-		if (eq != NULL) {
-			o->value = eq + 1;
-		} else if (i + 1 < argc) {
-			o->value = argv[++i];
-		} else {
-			return usage_error("option '--%s' needs a value", o->name);
-		}
-		if (o->value[0] == '\0') {
-			return usage_error("option '--%s' needs a non-empty value", o->name);
-		}
+	if (args_parse(argc, argv, opts, MAX_POSITIONAL, ARGS_NONEMPTY | ARGS_DUP_BY_NAME, ret, &e) != 0) {
+		return usage_error("%s'%.*s'%s", e.pre, e.arg_len, e.arg, e.post);
 	}
-	*ret = a;
 	return 0;
 }
 
@@ -1444,16 +1376,16 @@ cmd_launch(int argc, char **argv)
 		O_ASOCK, O_LSOCK, O_RUNDIR, O_ACCEL, O_QEMU, O_PAUSE, O_FG, O_DRY,
 		O_JAILER, O_FC, O_CHROOT, O_UID, O_GID, O_CID, O_SPOOL, O_ATIMEOUT,
 	};
-	struct opt opts[] = {
-		{ "attestd-socket", false, NULL, false }, { "launch-socket", false, NULL, false },
-		{ "run-dir", false, NULL, false }, { "accel", false, NULL, false },
-		{ "qemu", false, NULL, false }, { "pause-before-boot", false, NULL, false },
-		{ "foreground", true, NULL, false }, { "dry-run", true, NULL, false },
-		{ "jailer", false, NULL, false }, { "firecracker", false, NULL, false },
-		{ "chroot-base", false, NULL, false }, { "jail-uid", false, NULL, false },
-		{ "jail-gid", false, NULL, false }, { "guest-cid", false, NULL, false },
-		{ "approval-spool", false, NULL, false }, { "approval-timeout", false, NULL, false },
-		{ NULL, false, NULL, false },
+	struct args_opt opts[] = {
+		ARGS_OPT("attestd-socket"), ARGS_OPT("launch-socket"),
+		ARGS_OPT("run-dir"), ARGS_OPT("accel"),
+		ARGS_OPT("qemu"), ARGS_OPT("pause-before-boot"),
+		ARGS_FLAG("foreground"), ARGS_FLAG("dry-run"),
+		ARGS_OPT("jailer"), ARGS_OPT("firecracker"),
+		ARGS_OPT("chroot-base"), ARGS_OPT("jail-uid"),
+		ARGS_OPT("jail-gid"), ARGS_OPT("guest-cid"),
+		ARGS_OPT("approval-spool"), ARGS_OPT("approval-timeout"),
+		ARGS_END,
 	};
 	struct fc_opts fo;
 	struct launch_ctx c;
@@ -1598,7 +1530,7 @@ out:
 static int
 cmd_list(int argc, char **argv)
 {
-	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct args_opt opts[] = { ARGS_OPT("run-dir"), ARGS_END };
 	struct args a;
 	json_t *list = NULL;
 	const char *run_dir;
@@ -1629,7 +1561,7 @@ cmd_list(int argc, char **argv)
 static int
 cmd_stop(int argc, char **argv)
 {
-	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct args_opt opts[] = { ARGS_OPT("run-dir"), ARGS_END };
 	struct args a;
 	const char *run_dir, *name;
 	bool forced = false;
@@ -1738,7 +1670,7 @@ out:
 static int
 cmd_narrow(int argc, char **argv)
 {
-	struct opt opts[] = { { "run-dir", false, NULL, false }, { NULL, false, NULL, false } };
+	struct args_opt opts[] = { ARGS_OPT("run-dir"), ARGS_END };
 	struct timeval tv = { 10, 0 };
 	char path[PATH_MAX];
 	const char *run_dir, *name;
@@ -1814,7 +1746,7 @@ out:
 static int
 cmd_audit(int argc, char **argv)
 {
-	struct opt opts[] = { { NULL, false, NULL, false } };
+	struct args_opt opts[] = { ARGS_END };
 	uint64_t records = 0, bad = 0;
 	const char *reason = NULL;
 	struct args a;
