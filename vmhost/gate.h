@@ -5,7 +5,7 @@
  *  - the spool sink (here): DIR/requests/<id>.json is written (0600,
  *    atomically); an approver, a script or a human, answers by dropping a
  *    token into DIR/tokens/<id> or a reason into DIR/denied/<id>;
- *  - the approver's HTTP sink (a later issue) implements the same ops.
+ *  - the approver service's HTTP sink is to implement the same ops.
  *
  * A sink only carries: the token it returns is verified by the proxy
  * (audience, VM, launch digest, operation, arguments, expiry, single use)
