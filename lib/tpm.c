@@ -1172,6 +1172,53 @@ tpm_create_ak(struct tpm *t, struct tpm_blob *ret)
 	return create_under_srk(t, &tmpl, "TPM2_Create(attestation key)", ret);
 }
 
+/* Open the persistent SRK, check it is the provisioned one, and load a
+ * blob under it. srk_open names the SRK by the hash of the public area
+ * tpm2-tss will use, so a key swapped in at 0x81000001 (or a forged
+ * ReadPublic answer) cannot receive a session salt or wrap our blobs.
+ * On success *ret_srk must be closed and *ret_key flushed by the caller;
+ * on failure neither is set. */
+static int
+load_under_srk(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
+    const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub, const char *what,
+    ESYS_TR *ret_srk, ESYS_TR *ret_key)
+{
+	uint8_t name[TPM_NAME_MAX];
+	size_t name_len = 0;
+	ESYS_TR srk = ESYS_TR_NONE, key = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r;
+
+	r = srk_open(t, &srk, name, &name_len);
+	if (r != 0) {
+		return r;
+	}
+	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
+		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
+		    TPM_SRK_HANDLE);
+		r = -EBADMSG;
+		goto out;
+	}
+	rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	    priv, pub, &key);
+	r = tss(t, what, rc);
+	if (r != 0) {
+		/* A parameter error: a blob this SRK did not wrap, or a damaged one. */
+		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0) {
+			r = -EBADMSG;
+		}
+		goto out;
+	}
+	*ret_srk = srk;
+	*ret_key = key;
+	srk = ESYS_TR_NONE;
+out:
+	if (srk != ESYS_TR_NONE) {
+		(void)Esys_TR_Close(t->esys, &srk);
+	}
+	return r;
+}
+
 /* ---- root HMAC ------------------------------------------------------- */
 
 int
@@ -1185,10 +1232,7 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	TPM2B_DIGEST none = { .size = 0 }, *mac = NULL;
 	TPM2B_MAX_BUFFER buf;
 	TPML_PCR_SELECTION l;
-	uint8_t name[TPM_NAME_MAX];
-	size_t name_len = 0;
 	ESYS_TR srk = ESYS_TR_NONE, key = ESYS_TR_NONE, session = ESYS_TR_NONE;
-	TSS2_RC rc;
 	int r, r2;
 
 	err_reset(t);
@@ -1205,30 +1249,9 @@ tpm_root_hmac(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 		return -EBADMSG;
 	}
 
-	/* srk_open reads the SRK's public area from the TPM and names it by its
-	 * hash; the name check ties it to the SRK that was provisioned, so a
-	 * key swapped in at 0x81000001 (or a forged ReadPublic answer) cannot
-	 * receive the salt. */
-	r = srk_open(t, &srk, name, &name_len);
+	r = load_under_srk(t, srk_name, srk_name_len, &priv, &pub, "TPM2_Load(root key)",
+	    &srk, &key);
 	if (r != 0) {
-		goto out;
-	}
-	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
-		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
-		    TPM_SRK_HANDLE);
-		r = -EBADMSG;
-		goto out;
-	}
-
-	rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-	    &priv, &pub, &key);
-	r = tss(t, "TPM2_Load(root key)", rc);
-	if (r != 0) {
-		key = ESYS_TR_NONE;
-		/* A parameter error: a blob this SRK did not wrap, or a damaged one. */
-		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0) {
-			r = -EBADMSG;
-		}
 		goto out;
 	}
 
@@ -1527,11 +1550,9 @@ tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 	TPM2B_PRIVATE priv;
 	TPM2B_DATA qualifying;
 	TPML_PCR_SELECTION l;
-	uint8_t name[TPM_NAME_MAX], quoted_digest[32], read_digest[32];
+	uint8_t quoted_digest[32], read_digest[32];
 	uint8_t vals[PCR_COUNT][32];
-	size_t name_len = 0;
 	ESYS_TR srk = ESYS_TR_NONE, key = ESYS_TR_NONE;
-	TSS2_RC rc;
 	int r, r2, tries;
 
 	err_reset(t);
@@ -1552,24 +1573,9 @@ tpm_quote(struct tpm *t, const uint8_t *srk_name, size_t srk_name_len,
 		return -ENOMEM;
 	}
 
-	r = srk_open(t, &srk, name, &name_len);
+	r = load_under_srk(t, srk_name, srk_name_len, &priv, &pub,
+	    "TPM2_Load(attestation key)", &srk, &key);
 	if (r != 0) {
-		goto out;
-	}
-	if (name_len != srk_name_len || CRYPTO_memcmp(name, srk_name, srk_name_len) != 0) {
-		err_set(t, "the SRK at 0x%08x is not the provisioned one (name differs)",
-		    TPM_SRK_HANDLE);
-		r = -EBADMSG;
-		goto out;
-	}
-	rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-	    &priv, &pub, &key);
-	r = tss(t, "TPM2_Load(attestation key)", rc);
-	if (r != 0) {
-		key = ESYS_TR_NONE;
-		if (rc_is_tpm_layer(rc) && (rc & TPM2_RC_FMT1) != 0 && (rc & TPM2_RC_P) != 0) {
-			r = -EBADMSG;
-		}
 		goto out;
 	}
 
