@@ -10,8 +10,8 @@
 
 CC      ?= cc
 PREFIX  ?= /usr/local
-PKGS    := tss2-esys tss2-tctildr tss2-mu tss2-rc libmicrohttpd jansson \
-           libcurl libcrypto sqlite3
+PKGS    := tss2-esys tss2-tctildr tss2-mu tss2-rc libmicrohttpd jansson gnutls \
+           libcurl libcrypto sqlite3 libfido2 libcbor libargon2
 
 ifeq ($(SANITIZE),)
 OUT     := build
@@ -45,16 +45,19 @@ LIB_SRCS     := $(wildcard lib/*.c)
 ATTESTD_SRCS := $(filter-out attestd/main.c attestd/attestctl.c,$(wildcard attestd/*.c))
 KEYS_SRCS    := $(filter-out keys/main.c,$(wildcard keys/*.c))
 VMHOST_SRCS  := $(filter-out vmhost/main.c,$(wildcard vmhost/*.c))
+APPROVER_SRCS := $(filter-out approver/main.c,$(wildcard approver/*.c))
 
 LIBWARRANT   := $(OUT)/lib/libwarrant.a
 LIBATTESTD   := $(OUT)/lib/libattestd.a
 LIBKEYS      := $(OUT)/lib/libkeys.a
 LIBVMHOST    := $(OUT)/lib/libvmhost.a
+LIBAPPROVER  := $(OUT)/lib/libapprover.a
 
 PROGRAMS     := $(if $(wildcard attestd/main.c),$(BIN)/attestd) \
                 $(if $(wildcard attestd/attestctl.c),$(BIN)/attestctl) \
                 $(if $(wildcard keys/main.c),$(BIN)/attest-keys) \
-                $(if $(wildcard vmhost/main.c),$(BIN)/vmhost)
+                $(if $(wildcard vmhost/main.c),$(BIN)/vmhost) \
+                $(if $(wildcard approver/main.c),$(BIN)/approver)
 UNIT_TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES      := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/bench_*.c))
 
@@ -70,6 +73,7 @@ $(LIBWARRANT): $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
 $(LIBATTESTD): $(patsubst %.c,$(OBJ)/%.o,$(ATTESTD_SRCS))
 $(LIBKEYS):    $(patsubst %.c,$(OBJ)/%.o,$(KEYS_SRCS))
 $(LIBVMHOST):  $(patsubst %.c,$(OBJ)/%.o,$(VMHOST_SRCS))
+$(LIBAPPROVER): $(patsubst %.c,$(OBJ)/%.o,$(APPROVER_SRCS))
 $(OUT)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -79,15 +83,24 @@ $(BIN)/attestd: $(OBJ)/attestd/main.o $(LIBATTESTD) $(LIBWARRANT)
 $(BIN)/attestctl: $(OBJ)/attestd/attestctl.o $(LIBWARRANT)
 $(BIN)/attest-keys: $(OBJ)/keys/main.o $(LIBKEYS) $(LIBWARRANT)
 $(BIN)/vmhost: $(OBJ)/vmhost/main.o $(LIBVMHOST) $(LIBWARRANT)
+$(BIN)/approver: $(OBJ)/approver/main.o $(LIBAPPROVER) $(LIBWARRANT)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBVMHOST) $(LIBWARRANT)
+$(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBVMHOST) $(LIBAPPROVER) \
+                $(LIBWARRANT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBVMHOST) $(LIBWARRANT)
+# Test tools: programs the integration tests drive (a software passkey for
+# the API-level tests of attestd; the browser tests use Chromium's own).
+TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
+$(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(LIBWARRANT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/bench/%: $(OBJ)/tests/bench/%.o $(LIBATTESTD) $(LIBVMHOST) $(LIBAPPROVER) $(LIBWARRANT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
@@ -113,29 +126,33 @@ build/guest/.stamp: scripts/build-guest guest/init $(AGENT)
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: $(PROGRAMS) $(UNIT_TESTS) fuzz-build guest
-	@BIN=$(BIN) TESTBIN=$(OUT)/tests FUZZBIN=build/fuzz tests/run
+test: $(PROGRAMS) $(UNIT_TESTS) $(TOOLS) fuzz-build guest
+	@BIN=$(BIN) TESTBIN=$(OUT)/tests TOOLBIN=$(OUT)/tools FUZZBIN=build/fuzz tests/run
 
 demo: deps
 	@$(MAKE) --no-print-directory all guest
 	@BIN=$(BIN) scripts/demo
 
 bench: deps
-	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCHES)
-	@BIN=$(BIN) BENCHBIN=$(OUT)/bench tests/bench/run
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCHES) $(TOOLS) guest
+	@BIN=$(BIN) BENCHBIN=$(OUT)/bench TOOLBIN=$(OUT)/tools tests/bench/run
 
 # libFuzzer targets need clang; they are always built without SANITIZE's
-# flags because they bring their own.
+# flags because they bring their own. The modules are compiled once, with
+# coverage but without libFuzzer's main, and each target links them.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_CC   := clang
-FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined \
-              $(shell pkg-config --cflags $(PKGS))
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -Ivmhost -Iapprover \
+               -fsanitize=address,undefined $(shell pkg-config --cflags $(PKGS))
+FUZZ_MODS := $(LIB_SRCS) $(ATTESTD_SRCS) $(VMHOST_SRCS) $(APPROVER_SRCS)
+FUZZ_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_MODS))
 fuzz-build: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ATTESTD_SRCS) $(VMHOST_SRCS) \
-              $(wildcard lib/*.h attestd/*.h vmhost/*.h)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Ivmhost -o $@ $< $(LIB_SRCS) $(ATTESTD_SRCS) $(VMHOST_SRCS) \
-	    $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
@@ -150,4 +167,4 @@ install: $(PROGRAMS)
 clean:
 	rm -rf build
 
--include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) build/fuzz/obj -name '*.d' 2>/dev/null)
