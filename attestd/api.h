@@ -18,6 +18,7 @@
 #define API_BODY_MAX  (64 * 1024)
 #define API_MAX_QUERY 8
 #define API_MAX_MINT_USES 1000
+#define API_APPROVED_DB   "approved-requests.db"   /* in the state directory */
 
 struct api_query {
 	const char *key;
@@ -48,6 +49,7 @@ struct api_response {
 struct api_mint {
 	struct token_claims claims;   /* aud, vm, launch, op, args, uses, request */
 	int64_t ttl;
+	size_t n_approvals;           /* items of "approvals"; 0 when absent */
 };
 
 struct api;
@@ -67,11 +69,18 @@ void api_error(unsigned status, const char *code, const char *detail,
 /* Wipe (if secret) and free a response body. */
 void api_response_clear(struct api_response *r);
 
-/* Re-read the state directory (POST /v1/admin/reload and SIGHUP). */
+/* Re-read the state directory (POST /v1/admin/reload and SIGHUP): the
+ * keystore and the enrolled approvers. */
 int api_reload(struct api *a, int64_t now);
 
+/* Load STATE_DIR/approvers.json (attestd/approvers.h); a missing file is
+ * an empty store. On failure the api keeps the store it had and err says
+ * why. attestd calls it once at start and stops if it fails. */
+int api_load_approvers(struct api *a, char *err, size_t errsz);
+
 /* Parse and check a mint request body: strict JSON, known fields only,
- * identifiers and ranges. On error returns -EINVAL, -EFBIG or -ERANGE and
+ * identifiers and ranges, and the structure of "approvals" (its
+ * signatures are checked by handle_mint, not here). On error returns -EINVAL, -EFBIG or -ERANGE and
  * writes a message naming the field to detail. */
 int api_parse_mint(const char *body, size_t len, int64_t default_ttl, int64_t max_ttl,
     struct api_mint *ret, char *detail, size_t detailsz);

@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "artifact.h"
+#include "b64url.h"
 #include "cjson.h"
 #include "eventlog.h"
 #include "fsutil.h"
@@ -45,7 +46,15 @@ static const char usage_text[] =
 "      print attestd's status (JSON)\n"
 "  mint --aud A --vm ID --launch-digest HEX --op OP\n"
 "       (--args-file F | --args-sha256 HEX) [--ttl S] [--uses N] [--request ID]\n"
-"      ask attestd for a token; prints {\"token\",\"jti\",\"exp\",\"iat\"}\n"
+"       [--approvals FILE]\n"
+"      ask attestd for a token; prints {\"token\",\"jti\",\"exp\",\"iat\"}; FILE is\n"
+"      a JSON array of approvals (docs/approvals.md), needed for \"ask\" operations\n"
+"  approvers add FILE|-\n"
+"      enrol a passkey credential from its enrolment record (admin role)\n"
+"  approvers list [--json]\n"
+"      the enrolled people, their credentials and counters, and the quorum policy\n"
+"  approvers remove NAME [--credential ID]\n"
+"      remove a person, or one of their credentials\n"
 "  verify --aud A [--vm ID] [--launch-digest HEX] [--op OP]\n"
 "         [--args-file F | --args-sha256 HEX] [--consume-db PATH] TOKEN\n"
 "      verify TOKEN ('-' reads it from stdin) for the given action; exit 0\n"
@@ -364,15 +373,15 @@ out:
 static int
 cmd_mint(const char *sock, int argc, char **argv)
 {
-	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_TTL, O_USES, O_REQ };
+	enum { O_AUD, O_VM, O_LAUNCH, O_OP, O_ARGS, O_ARGS_SHA, O_TTL, O_USES, O_REQ, O_APPR };
 	struct args_opt opts[] = {
 		ARGS_OPT("aud"), ARGS_OPT("vm"), ARGS_OPT("launch-digest"), ARGS_OPT("op"),
 		ARGS_OPT("args-file"), ARGS_OPT("args-sha256"), ARGS_OPT("ttl"),
-		ARGS_OPT("uses"), ARGS_OPT("request"), ARGS_END,
+		ARGS_OPT("uses"), ARGS_OPT("request"), ARGS_OPT("approvals"), ARGS_END,
 	};
 	struct uhttp *h = NULL;
 	struct args a;
-	json_t *req = NULL, *rep = NULL, *args = NULL;
+	json_t *req = NULL, *rep = NULL, *args = NULL, *approvals = NULL;
 	uint64_t ttl = 0, uses = 0;
 	long status = 0;
 	int r, rc;
@@ -416,6 +425,17 @@ cmd_mint(const char *sock, int argc, char **argv)
 	if (opts[O_ARGS].value != NULL && read_args_file(opts[O_ARGS].value, &args) != 0) {
 		return EXIT_FAIL;
 	}
+	if (opts[O_APPR].value != NULL) {
+		if (read_args_file(opts[O_APPR].value, &approvals) != 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		/* attestd checks each item; only the shape is caught here. */
+		if (!json_is_array(approvals)) {
+			rc = fail_msg("mint", "--approvals: expected a JSON array of approvals");
+			goto out;
+		}
+	}
 
 	req = json_pack("{s:s, s:s, s:s, s:s}", "aud", opts[O_AUD].value,
 	    "vm", opts[O_VM].value, "launch_digest", opts[O_LAUNCH].value,
@@ -427,7 +447,8 @@ cmd_mint(const char *sock, int argc, char **argv)
 	    (ttl != 0 && json_object_set_new(req, "ttl", json_integer((json_int_t)ttl)) != 0) ||
 	    (uses != 0 && json_object_set_new(req, "uses", json_integer((json_int_t)uses)) != 0) ||
 	    (opts[O_REQ].value != NULL &&
-	     json_object_set_new(req, "request", json_string(opts[O_REQ].value)) != 0)) {
+	     json_object_set_new(req, "request", json_string(opts[O_REQ].value)) != 0) ||
+	    (approvals != NULL && json_object_set(req, "approvals", approvals) != 0)) {
 		rc = fail_msg("mint", "out of memory");
 		goto out;
 	}
@@ -458,7 +479,206 @@ out:
 	json_decref(rep);
 	json_decref(req);
 	json_decref(args);
+	json_decref(approvals);
 	uhttp_free(h);
+	return rc;
+}
+
+/* --- approvers ------------------------------------------------------------ */
+
+#define ENROLMENT_MAX 8192
+
+/* An enrolment record from FILE or, for "-", standard input. */
+static int
+read_record(const char *path, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (strcmp(path, "-") != 0) {
+		return fs_read_file(path, ENROLMENT_MAX, ret, ret_len);
+	}
+	buf = malloc(ENROLMENT_MAX + 2);
+	if (buf == NULL) {
+		return -ENOMEM;
+	}
+	len = fread(buf, 1, ENROLMENT_MAX + 1, stdin);
+	if (ferror(stdin)) {
+		free(buf);
+		return -EIO;
+	}
+	if (len > ENROLMENT_MAX) {
+		free(buf);
+		return -EFBIG;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int
+approvers_request(const char *sock, const char *what, const char *method, const char *path,
+    const char *body, size_t body_len, long *ret_status, json_t **ret)
+{
+	struct uhttp *h = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = uhttp_new_unix(sock, &h);
+	if (r == 0) {
+		r = uhttp_request(h, method, path, body, body_len, ret_status, &text, &len);
+	}
+	if (r == 0 && cjson_parse(text, len, UHTTP_MAX_BODY, ret) != 0) {
+		r = -EPROTO;
+	}
+	if (r != 0) {
+		fprintf(stderr, "attestctl: %s: %s: %s\n", what, sock, conn_error(r));
+	}
+	free(text);
+	uhttp_free(h);
+	return r;
+}
+
+static void
+print_approvers_table(const json_t *rep)
+{
+	const json_t *people = json_object_get(rep, "approvers"), *p, *c, *ops, *q;
+	const char *op;
+	size_t i, j;
+
+	if (!json_is_true(json_object_get(rep, "configured"))) {
+		printf("approvals: not configured (attestd's configuration has no \"approvals\")\n");
+	} else {
+		printf("relying party: %s\n", cjson_get_str(rep, "rp_id") != NULL ?
+		    cjson_get_str(rep, "rp_id") : "?");
+		printf("quorum: default %lld",
+		    (long long)json_integer_value(json_object_get(json_object_get(rep, "quorum"),
+		    "default")));
+		ops = json_object_get(json_object_get(rep, "quorum"), "ops");
+		json_object_foreach((json_t *)ops, op, q) {
+			printf(", %s %lld", op, (long long)json_integer_value(q));
+		}
+		printf("\n");
+	}
+	printf("%-20s %-6s %10s %12s  %s\n", "APPROVER", "ALG", "COUNTER", "ADDED", "CREDENTIAL");
+	json_array_foreach(people, i, p) {
+		json_array_foreach(json_object_get(p, "credentials"), j, c) {
+			printf("%-20s %-6s %10lld %12lld  %s\n", cjson_get_str(p, "name"),
+			    cjson_get_str(c, "alg"),
+			    (long long)json_integer_value(json_object_get(c, "sign_count")),
+			    (long long)json_integer_value(json_object_get(c, "added")),
+			    cjson_get_str(c, "id"));
+		}
+	}
+	if (json_array_size(people) == 0) {
+		printf("(no approvers enrolled)\n");
+	}
+}
+
+static int
+cmd_approvers(const char *sock, int argc, char **argv)
+{
+	enum { O_JSON, O_CRED };
+	struct args_opt opts[] = { ARGS_FLAG("json"), ARGS_OPT("credential"), ARGS_END };
+	struct args a;
+	json_t *rep = NULL;
+	char *body = NULL, path[2048];
+	size_t len = 0;
+	long status = 0;
+	int r, rc, n;
+
+	rc = parse_args(argc, argv, opts, &a);
+	if (rc != 0) {
+		return rc;
+	}
+	if (a.help) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (a.n_pos == 0) {
+		return usage_error("approvers: expected 'add', 'list' or 'remove'");
+	}
+	if (strcmp(a.pos[0], "add") == 0) {
+		if (a.n_pos != 2 || opts[O_JSON].set || opts[O_CRED].value != NULL) {
+			return usage_error("approvers add: expected exactly one FILE (or '-')");
+		}
+		r = read_record(a.pos[1], &body, &len);
+		if (r != 0) {
+			fprintf(stderr, "attestctl: approvers add: %s: %s\n", a.pos[1],
+			    r == -EFBIG ? "larger than 8192 bytes" : r == -ELOOP ?
+			    "is a symbolic link" : strerror(-r));
+			return EXIT_FAIL;
+		}
+		if (approvers_request(sock, "approvers add", "POST", "/v1/approvers", body, len,
+		    &status, &rep) != 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		if (status != 201) {
+			rc = report_http_error("approvers add", status, rep);
+			goto out;
+		}
+		print_json(rep);
+		rc = EXIT_OK;
+	} else if (strcmp(a.pos[0], "list") == 0) {
+		if (a.n_pos != 1 || opts[O_CRED].value != NULL) {
+			return usage_error("approvers list: takes only --json");
+		}
+		if (approvers_request(sock, "approvers list", "GET", "/v1/approvers", NULL, 0,
+		    &status, &rep) != 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		if (status != 200) {
+			rc = report_http_error("approvers list", status, rep);
+			goto out;
+		}
+		if (opts[O_JSON].set) {
+			print_json(rep);
+		} else {
+			print_approvers_table(rep);
+		}
+		rc = EXIT_OK;
+	} else if (strcmp(a.pos[0], "remove") == 0) {
+		const char *cred = opts[O_CRED].value;
+		uint8_t id[1024];
+		size_t idlen = 0;
+
+		if (a.n_pos != 2 || opts[O_JSON].set) {
+			return usage_error("approvers remove: expected NAME [--credential ID]");
+		}
+		if ((rc = check_ident("approvers remove: NAME", a.pos[1])) != 0) {
+			return rc;
+		}
+		if (cred != NULL && (b64url_decode(cred, strlen(cred), id, sizeof(id), &idlen) != 0 ||
+		    idlen == 0)) {
+			return usage_error("approvers remove: --credential: expected the credential id "
+			    "in unpadded base64url");
+		}
+		n = snprintf(path, sizeof(path), "/v1/approvers/%s%s%s", a.pos[1],
+		    cred != NULL ? "/" : "", cred != NULL ? cred : "");
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			return usage_error("approvers remove: --credential is too long");
+		}
+		if (approvers_request(sock, "approvers remove", "DELETE", path, NULL, 0, &status,
+		    &rep) != 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		if (status != 200) {
+			rc = report_http_error("approvers remove", status, rep);
+			goto out;
+		}
+		print_json(rep);
+		rc = EXIT_OK;
+	} else {
+		return usage_error("approvers: unknown subcommand '%s'", a.pos[0]);
+	}
+out:
+	json_decref(rep);
+	free(body);
 	return rc;
 }
 
@@ -1061,6 +1281,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "verify") == 0) {
 		return cmd_verify(socket_path(sock), argc - i, argv + i);
+	}
+	if (strcmp(cmd, "approvers") == 0) {
+		return cmd_approvers(socket_path(sock), argc - i, argv + i);
 	}
 	if (strcmp(cmd, "token") == 0) {
 		return cmd_token(argc - i, argv + i);

@@ -13,6 +13,7 @@
 #include "cjson.h"
 #include "fsutil.h"
 #include "parse.h"
+#include "text.h"
 
 /* getpwnam_r/getgrnam_r buffers: enough for any sane passwd/group entry. */
 #define NSS_BUF 16384
@@ -21,36 +22,6 @@ static const struct config_grant grant_all = {
 	.roles = CONFIG_ROLE_ADMIN | CONFIG_ROLE_MINT | CONFIG_ROLE_LAUNCH |
 	    CONFIG_GRANT_VERIFY_ANY,
 };
-
-static void
-set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errsz == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	/* A truncated message still names the field first. */
-	(void)vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
-static int
-copy_str(char *dst, size_t dstsz, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= dstsz) {
-		return -ENAMETOOLONG;
-	}
-	memcpy(dst, src, n + 1);
-	return 0;
-}
 
 int
 config_new(struct config **ret)
@@ -62,13 +33,13 @@ config_new(struct config **ret)
 	if (c == NULL) {
 		return -ENOMEM;
 	}
-	(void)copy_str(c->state_dir, sizeof(c->state_dir), CONFIG_DEFAULT_STATE);
-	(void)copy_str(c->socket, sizeof(c->socket), CONFIG_DEFAULT_SOCKET);
+	(void)text_copy(c->state_dir, sizeof(c->state_dir), CONFIG_DEFAULT_STATE);
+	(void)text_copy(c->socket, sizeof(c->socket), CONFIG_DEFAULT_SOCKET);
 	/* launch_socket and event_log_dir stay "" until config_derive: next
 	 * to socket and under state_dir unless set. */
 	c->launch_pcr = CONFIG_DEFAULT_LAUNCH_PCR;
-	if (tcti == NULL || tcti[0] == '\0' || copy_str(c->tcti, sizeof(c->tcti), tcti) < 0) {
-		(void)copy_str(c->tcti, sizeof(c->tcti), CONFIG_DEFAULT_TCTI);
+	if (tcti == NULL || tcti[0] == '\0' || text_copy(c->tcti, sizeof(c->tcti), tcti) < 0) {
+		(void)text_copy(c->tcti, sizeof(c->tcti), CONFIG_DEFAULT_TCTI);
 	}
 	c->mode = CONFIG_MODE_EPOCH;
 	c->epoch_seconds = 3600;
@@ -99,13 +70,13 @@ get_int(const json_t *v, const char *field, int64_t min, int64_t max, int64_t *r
 	json_int_t i;
 
 	if (!json_is_integer(v)) {
-		set_err(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
+		text_printf(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
 		    (long long)min, (long long)max);
 		return -EINVAL;
 	}
 	i = json_integer_value(v);
 	if (i < min || i > max) {
-		set_err(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
+		text_printf(err, errsz, "field '%s' must be an integer in %lld..%lld", field,
 		    (long long)min, (long long)max);
 		return -ERANGE;
 	}
@@ -119,16 +90,16 @@ get_str(const json_t *v, const char *field, char *dst, size_t dstsz, char *err, 
 	const char *s;
 
 	if (!json_is_string(v)) {
-		set_err(err, errsz, "field '%s' must be a string", field);
+		text_printf(err, errsz, "field '%s' must be a string", field);
 		return -EINVAL;
 	}
 	s = json_string_value(v);
 	if (s[0] == '\0' || strlen(s) != json_string_length(v)) {
-		set_err(err, errsz, "field '%s' must be a non-empty string without NUL", field);
+		text_printf(err, errsz, "field '%s' must be a non-empty string without NUL", field);
 		return -EINVAL;
 	}
-	if (copy_str(dst, dstsz, s) < 0) {
-		set_err(err, errsz, "field '%s' is longer than %zu bytes", field, dstsz - 1);
+	if (text_copy(dst, dstsz, s) < 0) {
+		text_printf(err, errsz, "field '%s' is longer than %zu bytes", field, dstsz - 1);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -143,7 +114,7 @@ get_path(const json_t *v, const char *field, char *dst, size_t dstsz, char *err,
 		return r;
 	}
 	if (dst[0] != '/') {
-		set_err(err, errsz, "field '%s' must be an absolute path", field);
+		text_printf(err, errsz, "field '%s' must be an absolute path", field);
 		return -EINVAL;
 	}
 	return 0;
@@ -232,17 +203,17 @@ parse_role(const char *user, const char *role, struct config_grant *g, char *err
 		const char *aud = role + 7;
 
 		if (parse_ident(aud, TOKEN_ID_MAX) < 0) {
-			set_err(err, errsz, "field 'roles.%s': '%s' is not a valid audience", user, aud);
+			text_printf(err, errsz, "field 'roles.%s': '%s' is not a valid audience", user, aud);
 			return -EINVAL;
 		}
 		for (i = 0; i < g->n_auds; i++) {
 			if (strcmp(g->auds[i], aud) == 0) {
-				set_err(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
+				text_printf(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
 				return -EINVAL;
 			}
 		}
 		if (g->n_auds >= CONFIG_MAX_AUDS) {
-			set_err(err, errsz, "field 'roles.%s': more than %d audiences", user,
+			text_printf(err, errsz, "field 'roles.%s': more than %d audiences", user,
 			    CONFIG_MAX_AUDS);
 			return -E2BIG;
 		}
@@ -250,12 +221,12 @@ parse_role(const char *user, const char *role, struct config_grant *g, char *err
 		g->n_auds++;
 		return 0;
 	} else {
-		set_err(err, errsz, "field 'roles.%s': unknown role '%s' (admin, mint, "
+		text_printf(err, errsz, "field 'roles.%s': unknown role '%s' (admin, mint, "
 		    "launch, verify:<aud>, verify:*)", user, role);
 		return -EINVAL;
 	}
 	if (g->roles & bit) {
-		set_err(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
+		text_printf(err, errsz, "field 'roles.%s': role '%s' listed twice", user, role);
 		return -EINVAL;
 	}
 	g->roles |= bit;
@@ -272,11 +243,11 @@ parse_roles(const json_t *v, struct config *c, char *err, size_t errsz)
 	int r;
 
 	if (!json_is_object(v)) {
-		set_err(err, errsz, "field 'roles' must be an object mapping users to role arrays");
+		text_printf(err, errsz, "field 'roles' must be an object mapping users to role arrays");
 		return -EINVAL;
 	}
 	if (json_object_size(v) > CONFIG_MAX_GRANTS) {
-		set_err(err, errsz, "field 'roles' lists more than %d users", CONFIG_MAX_GRANTS);
+		text_printf(err, errsz, "field 'roles' lists more than %d users", CONFIG_MAX_GRANTS);
 		return -E2BIG;
 	}
 	if (json_object_size(v) > 0) {
@@ -292,28 +263,28 @@ parse_roles(const json_t *v, struct config *c, char *err, size_t errsz)
 
 		r = resolve_user(user, &g->uid);
 		if (r < 0) {
-			set_err(err, errsz, "field 'roles': '%s' is neither a uid nor a known user",
+			text_printf(err, errsz, "field 'roles': '%s' is neither a uid nor a known user",
 			    user);
 			r = -EINVAL;
 			goto out;
 		}
 		for (i = 0; i < n; i++) {
 			if (grants[i].uid == g->uid) {
-				set_err(err, errsz, "field 'roles': uid %u is listed twice ('%s')",
+				text_printf(err, errsz, "field 'roles': uid %u is listed twice ('%s')",
 				    (unsigned)g->uid, user);
 				r = -EINVAL;
 				goto out;
 			}
 		}
 		if (!json_is_array(list)) {
-			set_err(err, errsz, "field 'roles.%s' must be an array of strings", user);
+			text_printf(err, errsz, "field 'roles.%s' must be an array of strings", user);
 			r = -EINVAL;
 			goto out;
 		}
 		json_array_foreach(list, j, role) {
 			if (!json_is_string(role) ||
 			    strlen(json_string_value(role)) != json_string_length(role)) {
-				set_err(err, errsz, "field 'roles.%s' must be an array of strings", user);
+				text_printf(err, errsz, "field 'roles.%s' must be an array of strings", user);
 				r = -EINVAL;
 				goto out;
 			}
@@ -338,8 +309,192 @@ out:
 static const char *const config_keys[] = {
 	"state_dir", "socket", "launch_socket", "launch_pcr", "event_log_dir", "tcti", "mode",
 	"epoch_seconds", "max_ttl_seconds", "default_ttl_seconds", "health_interval_seconds",
-	"max_connections", "socket_group", "roles", NULL,
+	"max_connections", "socket_group", "roles", "approvals", NULL,
 };
+
+static const char *const approvals_keys[] = { "rp_id", "origins", "quorum", NULL };
+static const char *const quorum_keys[] = { "default", "ops", NULL };
+
+/* A relying party id is a host name: labels of [A-Za-z0-9-] and dots. */
+static int
+check_rp_id(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > CONFIG_RP_ID_MAX || s[0] == '.' || s[n - 1] == '.') {
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.') ||
+		    (ch == '.' && s[i + 1] == '.')) {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* "https://host[:port]": what a browser puts in clientDataJSON's origin,
+ * so no path, no user info, nothing to normalise. */
+static int
+check_origin(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n <= 8 || n > CONFIG_ORIGIN_MAX || strncmp(s, "https://", 8) != 0) {
+		return -EINVAL;
+	}
+	for (i = 8; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == ':' ||
+		    ch == '[' || ch == ']')) {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_quorum(const json_t *v, struct config_approvals *ap, char *err, size_t errsz)
+{
+	const char *bad = NULL, *op;
+	const json_t *ops, *q;
+	int64_t i;
+	int r;
+
+	if (!json_is_object(v)) {
+		text_printf(err, errsz, "field 'approvals.quorum' must be an object");
+		return -EINVAL;
+	}
+	if (cjson_only_keys(v, quorum_keys, &bad) < 0) {
+		text_printf(err, errsz, "unknown field 'approvals.quorum.%s'", bad != NULL ? bad : "?");
+		return -EINVAL;
+	}
+	if ((q = json_object_get(v, "default")) != NULL) {
+		r = get_int(q, "approvals.quorum.default", 1, CONFIG_QUORUM_MAX, &i, err, errsz);
+		if (r < 0) {
+			return r;
+		}
+		ap->quorum_default = (unsigned)i;
+	}
+	ops = json_object_get(v, "ops");
+	if (ops == NULL) {
+		return 0;
+	}
+	if (!json_is_object(ops)) {
+		text_printf(err, errsz, "field 'approvals.quorum.ops' must be an object mapping "
+		    "operations to quorums");
+		return -EINVAL;
+	}
+	if (json_object_size(ops) > CONFIG_QUORUM_OPS_MAX) {
+		text_printf(err, errsz, "field 'approvals.quorum.ops' lists more than %d operations",
+		    CONFIG_QUORUM_OPS_MAX);
+		return -E2BIG;
+	}
+	json_object_foreach((json_t *)ops, op, q) {
+		char field[TOKEN_OP_MAX + 32];
+
+		if (parse_op(op, TOKEN_OP_MAX) < 0) {
+			text_printf(err, errsz, "field 'approvals.quorum.ops': '%.128s' is not an "
+			    "operation name", op);
+			return -EINVAL;
+		}
+		(void)snprintf(field, sizeof(field), "approvals.quorum.ops.%s", op);
+		r = get_int(q, field, 1, CONFIG_QUORUM_MAX, &i, err, errsz);
+		if (r < 0) {
+			return r;
+		}
+		memcpy(ap->ops[ap->n_ops].op, op, strlen(op) + 1);
+		ap->ops[ap->n_ops].quorum = (unsigned)i;
+		ap->n_ops++;
+	}
+	return 0;
+}
+
+static int
+parse_approvals(const json_t *v, struct config *c, char *err, size_t errsz)
+{
+	struct config_approvals *ap = NULL;
+	const char *bad = NULL;
+	const json_t *origins, *o, *q;
+	size_t i, k;
+	int r;
+
+	if (!json_is_object(v)) {
+		text_printf(err, errsz, "field 'approvals' must be an object");
+		return -EINVAL;
+	}
+	if (cjson_only_keys(v, approvals_keys, &bad) < 0) {
+		text_printf(err, errsz, "unknown field 'approvals.%s'", bad != NULL ? bad : "?");
+		return -EINVAL;
+	}
+	/* Built aside: a half-parsed section never stays in c. */
+	ap = calloc(1, sizeof(*ap));
+	if (ap == NULL) {
+		return -ENOMEM;
+	}
+	ap->quorum_default = 1;
+	if (json_object_get(v, "rp_id") == NULL) {
+		text_printf(err, errsz, "field 'approvals.rp_id' is required");
+		r = -EINVAL;
+		goto out;
+	}
+	r = get_str(json_object_get(v, "rp_id"), "approvals.rp_id", ap->rp_id, sizeof(ap->rp_id),
+	    err, errsz);
+	if (r < 0) {
+		goto out;
+	}
+	if (check_rp_id(ap->rp_id) < 0) {
+		text_printf(err, errsz, "field 'approvals.rp_id' must be a host name");
+		r = -EINVAL;
+		goto out;
+	}
+	origins = json_object_get(v, "origins");
+	if (!json_is_array(origins) || json_array_size(origins) == 0 ||
+	    json_array_size(origins) > CONFIG_APPROVAL_ORIGINS_MAX) {
+		text_printf(err, errsz, "field 'approvals.origins' must be an array of 1..%d origins",
+		    CONFIG_APPROVAL_ORIGINS_MAX);
+		r = -EINVAL;
+		goto out;
+	}
+	json_array_foreach(origins, i, o) {
+		char field[48];
+
+		(void)snprintf(field, sizeof(field), "approvals.origins[%zu]", i);
+		r = get_str(o, field, ap->origins[i], sizeof(ap->origins[i]), err, errsz);
+		if (r < 0) {
+			goto out;
+		}
+		if (check_origin(ap->origins[i]) < 0) {
+			text_printf(err, errsz, "field '%s' must be \"https://host[:port]\" "
+			    "(at most %d characters)", field, CONFIG_ORIGIN_MAX);
+			r = -EINVAL;
+			goto out;
+		}
+		for (k = 0; k < i; k++) {
+			if (strcmp(ap->origins[k], ap->origins[i]) == 0) {
+				text_printf(err, errsz, "field '%s' repeats an origin", field);
+				r = -EINVAL;
+				goto out;
+			}
+		}
+		ap->n_origins++;
+	}
+	if ((q = json_object_get(v, "quorum")) != NULL &&
+	    (r = parse_quorum(q, ap, err, errsz)) < 0) {
+		goto out;
+	}
+	ap->configured = true;
+	c->approvals = *ap;
+	r = 0;
+out:
+	free(ap);
+	return r;
+}
 
 static int
 apply(const json_t *root, struct config *c, char *err, size_t errsz)
@@ -350,17 +505,17 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 	int r;
 
 	if (!json_is_object(root)) {
-		set_err(err, errsz, "the configuration must be a JSON object");
+		text_printf(err, errsz, "the configuration must be a JSON object");
 		return -EINVAL;
 	}
 	if (cjson_only_keys(root, config_keys, &bad) < 0) {
 		/* attestd mints with its own clock and /v1/verify checks only
 		 * MACs and key windows: clock skew is each verifier's setting. */
 		if (bad != NULL && strcmp(bad, "clock_skew_seconds") == 0) {
-			set_err(err, errsz, "field 'clock_skew_seconds' is not an attestd "
+			text_printf(err, errsz, "field 'clock_skew_seconds' is not an attestd "
 			    "setting (clock skew is allowed by each verifier); remove it");
 		} else {
-			set_err(err, errsz, "unknown field '%s'", bad != NULL ? bad : "?");
+			text_printf(err, errsz, "unknown field '%s'", bad != NULL ? bad : "?");
 		}
 		return -EINVAL;
 	}
@@ -401,7 +556,7 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 		} else if (m != NULL && strcmp(m, "strict") == 0) {
 			c->mode = CONFIG_MODE_STRICT;
 		} else {
-			set_err(err, errsz, "field 'mode' must be \"epoch\" or \"strict\"");
+			text_printf(err, errsz, "field 'mode' must be \"epoch\" or \"strict\"");
 			return -EINVAL;
 		}
 	}
@@ -446,13 +601,17 @@ apply(const json_t *root, struct config *c, char *err, size_t errsz)
 			return r;
 		}
 		if (resolve_group(name, &c->socket_gid) < 0) {
-			set_err(err, errsz, "field 'socket_group': no group named '%s'", name);
+			text_printf(err, errsz, "field 'socket_group': no group named '%s'", name);
 			return -EINVAL;
 		}
 		c->has_socket_group = true;
 	}
 	if ((v = json_object_get(root, "roles")) != NULL &&
 	    (r = parse_roles(v, c, err, errsz)) < 0) {
+		return r;
+	}
+	if ((v = json_object_get(root, "approvals")) != NULL &&
+	    (r = parse_approvals(v, c, err, errsz)) < 0) {
 		return r;
 	}
 	return config_check(c, err, errsz);
@@ -468,10 +627,10 @@ config_parse(const char *buf, size_t len, struct config **ret, char *err, size_t
 	r = cjson_parse(buf, len, CONFIG_MAX_BYTES, &root);
 	if (r < 0) {
 		if (r == -EFBIG) {
-			set_err(err, errsz, "the configuration is larger than %d bytes",
+			text_printf(err, errsz, "the configuration is larger than %d bytes",
 			    CONFIG_MAX_BYTES);
 		} else {
-			set_err(err, errsz, "the configuration is not strict JSON (duplicate "
+			text_printf(err, errsz, "the configuration is not strict JSON (duplicate "
 			    "keys, real numbers, nesting deeper than %d and trailing data are "
 			    "refused)", CJSON_MAX_DEPTH);
 		}
@@ -502,7 +661,7 @@ config_load(const char *path, struct config **ret, char *err, size_t errsz)
 
 	r = fs_read_file(path, CONFIG_MAX_BYTES, &buf, &len);
 	if (r < 0) {
-		set_err(err, errsz, "%s: %s", path, strerror(-r));
+		text_printf(err, errsz, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	r = config_parse(buf, len, ret, err, errsz);
@@ -515,37 +674,37 @@ config_check(const struct config *c, char *err, size_t errsz)
 {
 	/* Command-line flags bypass get_path. */
 	if (c->state_dir[0] != '/') {
-		set_err(err, errsz, "field 'state_dir' must be an absolute path");
+		text_printf(err, errsz, "field 'state_dir' must be an absolute path");
 		return -EINVAL;
 	}
 	if (c->socket[0] != '/') {
-		set_err(err, errsz, "field 'socket' must be an absolute path");
+		text_printf(err, errsz, "field 'socket' must be an absolute path");
 		return -EINVAL;
 	}
 	/* "" is "not set": config_derive fills it. */
 	if (c->launch_socket[0] != '\0' && c->launch_socket[0] != '/') {
-		set_err(err, errsz, "field 'launch_socket' must be an absolute path");
+		text_printf(err, errsz, "field 'launch_socket' must be an absolute path");
 		return -EINVAL;
 	}
 	if (strcmp(c->launch_socket, c->socket) == 0) {
-		set_err(err, errsz, "field 'launch_socket' must differ from 'socket'");
+		text_printf(err, errsz, "field 'launch_socket' must differ from 'socket'");
 		return -EINVAL;
 	}
 	if (c->event_log_dir[0] != '\0' && c->event_log_dir[0] != '/') {
-		set_err(err, errsz, "field 'event_log_dir' must be an absolute path");
+		text_printf(err, errsz, "field 'event_log_dir' must be an absolute path");
 		return -EINVAL;
 	}
 	if (c->launch_pcr > 23) {
-		set_err(err, errsz, "field 'launch_pcr' must be an integer in 0..23");
+		text_printf(err, errsz, "field 'launch_pcr' must be an integer in 0..23");
 		return -ERANGE;
 	}
 	if (c->epoch_seconds < CONFIG_EPOCH_MIN || c->epoch_seconds > CONFIG_EPOCH_MAX) {
-		set_err(err, errsz, "field 'epoch_seconds' must be an integer in %d..%d",
+		text_printf(err, errsz, "field 'epoch_seconds' must be an integer in %d..%d",
 		    CONFIG_EPOCH_MIN, CONFIG_EPOCH_MAX);
 		return -ERANGE;
 	}
 	if (c->default_ttl_seconds > c->max_ttl_seconds) {
-		set_err(err, errsz, "field 'default_ttl_seconds' (%lld) must not exceed "
+		text_printf(err, errsz, "field 'default_ttl_seconds' (%lld) must not exceed "
 		    "'max_ttl_seconds' (%lld)", (long long)c->default_ttl_seconds,
 		    (long long)c->max_ttl_seconds);
 		return -ERANGE;
@@ -566,14 +725,14 @@ config_derive(struct config *c, char *err, size_t errsz)
 	if (c->launch_socket[0] == '\0') {
 		slash = strrchr(c->socket, '/');
 		if (slash == NULL) {
-			set_err(err, errsz, "field 'socket' must be an absolute path");
+			text_printf(err, errsz, "field 'socket' must be an absolute path");
 			return -EINVAL;
 		}
 		n = snprintf(c->launch_socket, sizeof(c->launch_socket), "%.*s/attestd-launch.sock",
 		    (int)(slash - c->socket), c->socket);
 		if (n < 0 || (size_t)n >= sizeof(c->launch_socket)) {
 			c->launch_socket[0] = '\0';
-			set_err(err, errsz, "field 'launch_socket': the default next to 'socket' is "
+			text_printf(err, errsz, "field 'launch_socket': the default next to 'socket' is "
 			    "longer than %d bytes; set it", CONFIG_SOCKET_MAX);
 			return -ENAMETOOLONG;
 		}
@@ -583,7 +742,7 @@ config_derive(struct config *c, char *err, size_t errsz)
 		    c->state_dir[strlen(c->state_dir) - 1] == '/' ? "" : "/");
 		if (n < 0 || (size_t)n >= sizeof(c->event_log_dir)) {
 			c->event_log_dir[0] = '\0';
-			set_err(err, errsz, "field 'event_log_dir': the default under 'state_dir' is "
+			text_printf(err, errsz, "field 'event_log_dir': the default under 'state_dir' is "
 			    "too long; set it");
 			return -ENAMETOOLONG;
 		}
@@ -642,4 +801,20 @@ config_allows(const struct config_grant *g, enum config_role role, const char *a
 		return false;
 	}
 	}
+}
+
+unsigned
+config_quorum(const struct config *c, const char *op)
+{
+	size_t i;
+
+	if (!c->approvals.configured) {
+		return 0;
+	}
+	for (i = 0; i < c->approvals.n_ops; i++) {
+		if (strcmp(c->approvals.ops[i].op, op) == 0) {
+			return c->approvals.ops[i].quorum;
+		}
+	}
+	return c->approvals.quorum_default;
 }

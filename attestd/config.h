@@ -27,6 +27,12 @@
 #define CONFIG_SOCKET_MAX     107    /* sizeof(sun_path) - 1 */
 #define CONFIG_TCTI_MAX       512
 
+#define CONFIG_APPROVAL_ORIGINS_MAX 8
+#define CONFIG_ORIGIN_MAX     255
+#define CONFIG_RP_ID_MAX      253
+#define CONFIG_QUORUM_MAX     16     /* TOKEN_MAX_APPROVERS */
+#define CONFIG_QUORUM_OPS_MAX 256
+
 #define CONFIG_EPOCH_MIN      60
 #define CONFIG_EPOCH_MAX      86400
 
@@ -52,6 +58,24 @@ struct config_grant {
 	char auds[CONFIG_MAX_AUDS][TOKEN_ID_MAX + 1];
 };
 
+/* The optional "approvals" section (docs/approvals.md): the WebAuthn
+ * relying party attestd checks assertions against and its own quorum of
+ * distinct people per operation. */
+struct config_quorum_op {
+	char op[TOKEN_OP_MAX + 1];
+	unsigned quorum;
+};
+
+struct config_approvals {
+	bool configured;
+	char rp_id[CONFIG_RP_ID_MAX + 1];
+	size_t n_origins;
+	char origins[CONFIG_APPROVAL_ORIGINS_MAX][CONFIG_ORIGIN_MAX + 1];
+	unsigned quorum_default;        /* 1..CONFIG_QUORUM_MAX, default 1 */
+	size_t n_ops;
+	struct config_quorum_op ops[CONFIG_QUORUM_OPS_MAX];
+};
+
 struct config {
 	char state_dir[CONFIG_PATH_MAX];
 	char socket[CONFIG_SOCKET_MAX + 1];
@@ -71,6 +95,7 @@ struct config {
 	bool has_roles;                 /* false: uid 0 and self_uid hold every role */
 	size_t n_grants;
 	struct config_grant *grants;
+	struct config_approvals approvals;
 };
 
 /* Defaults: tcti from $WARRANT_TCTI or CONFIG_DEFAULT_TCTI. */
@@ -100,5 +125,9 @@ const struct config_grant *config_grant_for(const struct config *c, uid_t uid);
 /* Whether g grants role (for CONFIG_ROLE_VERIFY: for audience aud). A NULL
  * grant grants nothing. */
 bool config_allows(const struct config_grant *g, enum config_role role, const char *aud);
+
+/* attestd's quorum for op: its own entry, else the default. 0 when no
+ * approvals section is configured. */
+unsigned config_quorum(const struct config *c, const char *op);
 
 #endif

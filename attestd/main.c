@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "clock.h"
 #include "config.h"
 #include "keyring.h"
 #include "launchlog.h"
@@ -203,18 +204,12 @@ wiping_free(void *p)
 }
 
 static int64_t
-clock_ms(clockid_t id)
+wall_ms(void)
 {
 	struct timespec ts;
 
-	(void)clock_gettime(id, &ts);
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Remove the socket only if it is still the one we bound. */
@@ -237,7 +232,7 @@ static int
 event_loop(struct server *srv, struct measure *ms, struct api *api, struct keyring *kr,
     struct launchlog *ll, int sfd, int64_t interval_ms)
 {
-	int64_t next_check = mono_ms() + interval_ms;
+	int64_t next_check = (int64_t)clock_mono_ms() + interval_ms;
 
 	for (;;) {
 		struct pollfd pfd[3] = {
@@ -245,9 +240,10 @@ event_loop(struct server *srv, struct measure *ms, struct api *api, struct keyri
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = measure_fd(ms), .events = POLLIN },
 		};
-		int64_t now = mono_ms(), t = server_timeout_ms(srv), wait = next_check - now;
+		int64_t now = (int64_t)clock_mono_ms(), t = server_timeout_ms(srv);
+		int64_t wait = next_check - now;
 		int64_t mt = measure_timeout_ms(ms);
-		int64_t wall = clock_ms(CLOCK_REALTIME);
+		int64_t wall = wall_ms();
 		int64_t due = keyring_next_deadline(kr, wall / 1000);
 		int n;
 
@@ -289,11 +285,11 @@ event_loop(struct server *srv, struct measure *ms, struct api *api, struct keyri
 				}
 			}
 		}
-		wall = clock_ms(CLOCK_REALTIME) / 1000;
-		if (mono_ms() >= next_check || wall >= due) {
+		wall = wall_ms() / 1000;
+		if ((int64_t)clock_mono_ms() >= next_check || wall >= due) {
 			keyring_check(kr, wall);
 			launchlog_check(ll);
-			next_check = mono_ms() + interval_ms;
+			next_check = (int64_t)clock_mono_ms() + interval_ms;
 		}
 		measure_run(ms);
 		/* libmicrohttpd wants a run after every poll, input or not. */
@@ -404,6 +400,15 @@ main(int argc, char **argv)
 	if (r < 0) {
 		goto out;
 	}
+	/* A store that does not parse would silently drop people or their
+	 * counters: stop rather than run without them. */
+	err[0] = '\0';
+	r = api_load_approvers(api, err, sizeof(err));
+	if (r < 0) {
+		log_error("loading the enrolled approvers: %s; fix or remove the file "
+		    "(attestctl approvers add re-enrols)", err[0] != '\0' ? err : strerror(-r));
+		goto out;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -444,9 +449,11 @@ main(int argc, char **argv)
 		log_error("starting the launch socket: %s", strerror(-r));
 		goto out;
 	}
-	log_info("listening on %s and %s (%s mode, epoch %llds, generation %u, launch PCR %u)",
+	log_info("listening on %s and %s (%s mode, epoch %llds, generation %u, launch PCR %u, "
+	    "approvals %s)",
 	    cfg->socket, cfg->launch_socket, cfg->mode == CONFIG_MODE_STRICT ? "strict" : "epoch",
-	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr), cfg->launch_pcr);
+	    (long long)cfg->epoch_seconds, (unsigned)keyring_generation(kr), cfg->launch_pcr,
+	    cfg->approvals.configured ? cfg->approvals.rp_id : "not configured");
 
 	r = event_loop(srv, ms, api, kr, ll, sfd, cfg->health_interval_seconds * 1000);
 	if (r == 0) {

@@ -17,6 +17,7 @@
 
 #include "artifact.h"
 #include "cjson.h"
+#include "clock.h"
 #include "launch.h"
 #include "log.h"
 #include "manifest.h"
@@ -88,15 +89,6 @@ static const char *const artifact_kinds[MAX_FDS] = { "kernel", "initrd", "rootfs
 static const uint64_t artifact_max[MAX_FDS] = {
 	MANIFEST_KERNEL_MAX, MANIFEST_INITRD_MAX, MANIFEST_ROOTFS_MAX,
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 close_fds(struct conn *c)
@@ -179,7 +171,7 @@ respond(struct measure *m, struct conn *c, json_t *j)
 	json_decref(j);
 	c->out_off = 0;
 	c->st = C_WRITE;
-	c->deadline = mono_ms() + MEASURE_IO_TIMEOUT_MS;
+	c->deadline = (int64_t)clock_mono_ms() + MEASURE_IO_TIMEOUT_MS;
 	ev.data.u64 = EV_CONN + i;
 	if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
 		conn_close(m, c);
@@ -499,7 +491,7 @@ accept_all(struct measure *m)
 			c->pid = uc.pid;
 		}
 		c->st = C_READ;
-		c->deadline = mono_ms() + MEASURE_IO_TIMEOUT_MS;
+		c->deadline = (int64_t)clock_mono_ms() + MEASURE_IO_TIMEOUT_MS;
 		ev.data.u64 = EV_CONN + i;
 		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			(void)close(fd);
@@ -715,7 +707,7 @@ measure_fd(const struct measure *m)
 int64_t
 measure_timeout_ms(const struct measure *m)
 {
-	int64_t now = mono_ms(), best = -1;
+	int64_t now = (int64_t)clock_mono_ms(), best = -1;
 	size_t i;
 
 	for (i = 0; i < MEASURE_MAX_CONNECTIONS; i++) {
@@ -773,7 +765,7 @@ measure_run(struct measure *m)
 		}
 		}
 	}
-	now = mono_ms();
+	now = (int64_t)clock_mono_ms();
 	for (i = 0; i < MEASURE_MAX_CONNECTIONS; i++) {
 		struct conn *c = &m->conns[i];
 

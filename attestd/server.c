@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "parse.h"
+#include "peer.h"
 
 #define CONN_TIMEOUT_S   30
 #define CONN_MEMORY      (32 * 1024)
@@ -134,20 +136,11 @@ out:
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct server *s = cls;
-	int64_t now = mono_ms();
+	int64_t now = (int64_t)clock_mono_ms();
 	char line[512];
 	size_t n;
 
@@ -182,19 +175,14 @@ notify_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	switch (toe) {
 	case MHD_CONNECTION_NOTIFY_STARTED: {
 		const union MHD_ConnectionInfo *ci;
-		struct ucred uc;
-		socklen_t len = sizeof(uc);
 
 		c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			break;   /* no context: every request gets a 500 */
 		}
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci != NULL &&
-		    getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
-		    len == sizeof(uc)) {
+		if (ci != NULL && peer_uid(ci->connect_fd, &c->uid) == 0) {
 			c->peer_known = true;
-			c->uid = uc.uid;
 		}
 		*socket_context = c;
 		break;

@@ -14,10 +14,11 @@
 #include "envelope.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "text.h"
 
 #define ENV_BUDGET_MAX       1000000000
 #define ENV_SET_MAX          64            /* entries in "paths" or "argv" */
@@ -90,22 +91,6 @@ struct envelope {
 
 /* The rule that refused the last call checked on this thread. */
 static _Thread_local char rule_buf[ENV_RULE_MAX];
-
-static void
-errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-errorf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A name from outside, fit for a one-line message: printable ASCII only,
  * at most ENV_NAME_SHOWN characters. */
@@ -535,18 +520,18 @@ parse_paths(const char *name, const json_t *v, struct set *s, char *err, size_t 
 	size_t i;
 
 	if (!json_is_array(v)) {
-		errorf(err, errlen, "tool \"%s\": \"paths\" must be a list of absolute paths", name);
+		text_printf(err, errlen, "tool \"%s\": \"paths\" must be a list of absolute paths", name);
 		return -EINVAL;
 	}
 	if (json_array_size(v) > ENV_SET_MAX) {
-		errorf(err, errlen, "tool \"%s\": \"paths\" has more than %d entries", name,
+		text_printf(err, errlen, "tool \"%s\": \"paths\" has more than %d entries", name,
 		    ENV_SET_MAX);
 		return -E2BIG;
 	}
 	if (json_array_size(v) > 0) {
 		s->v = calloc(json_array_size(v), sizeof(s->v[0]));
 		if (s->v == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 	}
@@ -554,14 +539,14 @@ parse_paths(const char *name, const json_t *v, struct set *s, char *err, size_t 
 		const char *str = json_string_value(p);
 
 		if (str == NULL || !path_ok(str, json_string_length(p))) {
-			errorf(err, errlen, "tool \"%s\": \"paths\"[%zu] must be an absolute path of "
+			text_printf(err, errlen, "tool \"%s\": \"paths\"[%zu] must be an absolute path of "
 			    "at most %d bytes without \"//\", \".\" or \"..\" components", name, i,
 			    ENV_PATH_MAX);
 			return -EINVAL;
 		}
 		s->v[s->n] = strdup(str);
 		if (s->v[s->n] == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		s->n++;
@@ -577,19 +562,19 @@ parse_argv(const char *name, const json_t *v, struct set *s, char *err, size_t e
 	size_t i, k;
 
 	if (!json_is_array(v)) {
-		errorf(err, errlen, "tool \"%s\": \"argv\" must be a list of argv prefixes, each a "
+		text_printf(err, errlen, "tool \"%s\": \"argv\" must be a list of argv prefixes, each a "
 		    "list of strings", name);
 		return -EINVAL;
 	}
 	if (json_array_size(v) > ENV_SET_MAX) {
-		errorf(err, errlen, "tool \"%s\": \"argv\" has more than %d entries", name,
+		text_printf(err, errlen, "tool \"%s\": \"argv\" has more than %d entries", name,
 		    ENV_SET_MAX);
 		return -E2BIG;
 	}
 	if (json_array_size(v) > 0) {
 		s->v = calloc(json_array_size(v), sizeof(s->v[0]));
 		if (s->v == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 	}
@@ -598,13 +583,13 @@ parse_argv(const char *name, const json_t *v, struct set *s, char *err, size_t e
 
 		if (!json_is_array(p) || json_array_size(p) == 0 ||
 		    json_array_size(p) > ENV_ARGC_MAX) {
-			errorf(err, errlen, "tool \"%s\": \"argv\"[%zu] must be a list of 1..%d "
+			text_printf(err, errlen, "tool \"%s\": \"argv\"[%zu] must be a list of 1..%d "
 			    "strings", name, i, ENV_ARGC_MAX);
 			return -EINVAL;
 		}
 		ap = argv_new(json_array_size(p));
 		if (ap == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		s->v[s->n++] = ap;
@@ -613,14 +598,14 @@ parse_argv(const char *name, const json_t *v, struct set *s, char *err, size_t e
 
 			if (str == NULL || strlen(str) != json_string_length(a) ||
 			    json_string_length(a) > ENV_ARG_MAX || (k == 0 && str[0] == '\0')) {
-				errorf(err, errlen, "tool \"%s\": \"argv\"[%zu][%zu] must be a string "
+				text_printf(err, errlen, "tool \"%s\": \"argv\"[%zu][%zu] must be a string "
 				    "of %s..%d bytes without NUL", name, i, k, k == 0 ? "1" : "0",
 				    ENV_ARG_MAX);
 				return -EINVAL;
 			}
 			ap->v[k] = strdup(str);
 			if (ap->v[k] == NULL) {
-				errorf(err, errlen, "out of memory");
+				text_printf(err, errlen, "out of memory");
 				return -ENOMEM;
 			}
 			ap->n = k + 1;
@@ -670,32 +655,32 @@ parse_tool(const struct tool_def *d, const json_t *v, struct tool_env *t, char *
 	t->max_output = ENV_OUTPUT_DEFAULT;
 	if (json_is_string(v)) {
 		if (level_parse(v, &t->level) < 0) {
-			errorf(err, errlen, "tool \"%s\": must be \"never\", \"ask\", \"allow\" or an "
+			text_printf(err, errlen, "tool \"%s\": must be \"never\", \"ask\", \"allow\" or an "
 			    "object with a \"level\"", name);
 			return -EINVAL;
 		}
 		if ((d->bounds & BOUND_EXEC) != 0 && t->level != ENVELOPE_NEVER) {
-			errorf(err, errlen, "tool \"%s\": \"argv\" is required: %s runs only the "
+			text_printf(err, errlen, "tool \"%s\": \"argv\" is required: %s runs only the "
 			    "argv prefixes it lists", name, name);
 			return -EINVAL;
 		}
 		goto bounds_done;
 	}
 	if (!json_is_object(v)) {
-		errorf(err, errlen, "tool \"%s\": must be \"never\", \"ask\", \"allow\" or an "
+		text_printf(err, errlen, "tool \"%s\": must be \"never\", \"ask\", \"allow\" or an "
 		    "object with a \"level\"", name);
 		return -EINVAL;
 	}
 	json_object_foreach((json_t *)v, key, val) {
 		if (!bound_known(d, key)) {
 			bounds_list(d, list, sizeof(list));
-			errorf(err, errlen, "tool \"%s\": unknown bound \"%s\" (%s takes: %s)", name,
+			text_printf(err, errlen, "tool \"%s\": unknown bound \"%s\" (%s takes: %s)", name,
 			    shown(key, sbuf), name, list);
 			return -EINVAL;
 		}
 	}
 	if (level_parse(json_object_get(v, "level"), &t->level) < 0) {
-		errorf(err, errlen, "tool \"%s\": \"level\" must be \"never\", \"ask\" or "
+		text_printf(err, errlen, "tool \"%s\": \"level\" must be \"never\", \"ask\" or "
 		    "\"allow\"", name);
 		return -EINVAL;
 	}
@@ -703,7 +688,7 @@ parse_tool(const struct tool_def *d, const json_t *v, struct tool_env *t, char *
 	if (b != NULL) {
 		r = get_int(b, 0, ENV_BUDGET_MAX, &t->budget);
 		if (r < 0) {
-			errorf(err, errlen, "tool \"%s\": \"budget\" must be an integer in 0..%d",
+			text_printf(err, errlen, "tool \"%s\": \"budget\" must be an integer in 0..%d",
 			    name, ENV_BUDGET_MAX);
 			return r;
 		}
@@ -720,7 +705,7 @@ parse_tool(const struct tool_def *d, const json_t *v, struct tool_env *t, char *
 	if ((d->bounds & BOUND_EXEC) != 0) {
 		b = json_object_get(v, "argv");
 		if (b == NULL && t->level != ENVELOPE_NEVER) {
-			errorf(err, errlen, "tool \"%s\": \"argv\" is required: %s runs only the "
+			text_printf(err, errlen, "tool \"%s\": \"argv\" is required: %s runs only the "
 			    "argv prefixes it lists", name, name);
 			return -EINVAL;
 		}
@@ -734,7 +719,7 @@ parse_tool(const struct tool_def *d, const json_t *v, struct tool_env *t, char *
 		if (b != NULL) {
 			r = get_int(b, ENV_TIMEOUT_MIN, ENV_TIMEOUT_MAX, &u);
 			if (r < 0) {
-				errorf(err, errlen, "tool \"%s\": \"timeout_ms\" must be an integer in "
+				text_printf(err, errlen, "tool \"%s\": \"timeout_ms\" must be an integer in "
 				    "%d..%d", name, ENV_TIMEOUT_MIN, ENV_TIMEOUT_MAX);
 				return r;
 			}
@@ -744,7 +729,7 @@ parse_tool(const struct tool_def *d, const json_t *v, struct tool_env *t, char *
 		if (b != NULL) {
 			r = get_int(b, ENV_OUTPUT_MIN, ENV_OUTPUT_MAX, &u);
 			if (r < 0) {
-				errorf(err, errlen, "tool \"%s\": \"max_output\" must be an integer in "
+				text_printf(err, errlen, "tool \"%s\": \"max_output\" must be an integer in "
 				    "%d..%d", name, ENV_OUTPUT_MIN, ENV_OUTPUT_MAX);
 				return r;
 			}
@@ -756,12 +741,12 @@ bounds_done:
 		/* No "paths": the whole workspace. */
 		t->paths.v = calloc(1, sizeof(t->paths.v[0]));
 		if (t->paths.v == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		t->paths.v[0] = strdup("/");
 		if (t->paths.v[0] == NULL) {
-			errorf(err, errlen, "out of memory");
+			text_printf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		t->paths.n = 1;
@@ -813,13 +798,13 @@ envelope_parse(const json_t *j, struct envelope **ret, char *err, size_t errlen)
 		err[0] = '\0';
 	}
 	if (ret == NULL || !json_is_object(j)) {
-		errorf(err, errlen, "must be an object of tools");
+		text_printf(err, errlen, "must be an object of tools");
 		r = -EINVAL;
 		goto out;
 	}
 	e = envelope_new();
 	if (e == NULL) {
-		errorf(err, errlen, "out of memory");
+		text_printf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -837,7 +822,7 @@ envelope_parse(const json_t *j, struct envelope **ret, char *err, size_t errlen)
 				}
 				off += (size_t)n;
 			}
-			errorf(err, errlen, "tool \"%s\": unknown tool (known: %s)", shown(key, sbuf),
+			text_printf(err, errlen, "tool \"%s\": unknown tool (known: %s)", shown(key, sbuf),
 			    known);
 			r = -EINVAL;
 			goto out;

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,24 +14,12 @@
 #include "cjson.h"
 #include "fsutil.h"
 #include "parse.h"
+#include "text.h"
 
 #define KEYS_JSON      "keys.json"
 #define KEYS_JSON_MAX  (64 * 1024)
 #define NAME_LEN       34          /* sha256 names: alg id + digest */
 #define BLOB_NAME_MAX  32          /* "root-4294967295.priv" and the NUL */
-
-static void __attribute__((format(printf, 3, 4)))
-describe(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || n == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
 
 static int
 blob_file_name(char *buf, uint32_t gen, const char *ext)
@@ -184,38 +171,38 @@ load_blob(int dfd, const json_t *obj, const char *what, uint32_t gen,
 	pub = cjson_get_str(obj, "pub");
 	priv = cjson_get_str(obj, "priv");
 	if (pub == NULL || strcmp(pub, pub_name) != 0) {
-		describe(err, errn, "%s: %s.pub must be \"%s\"", KEYS_JSON, what, pub_name);
+		text_printf(err, errn, "%s: %s.pub must be \"%s\"", KEYS_JSON, what, pub_name);
 		return -EINVAL;
 	}
 	if (priv == NULL || strcmp(priv, priv_name) != 0) {
-		describe(err, errn, "%s: %s.priv must be \"%s\"", KEYS_JSON, what, priv_name);
+		text_printf(err, errn, "%s: %s.priv must be \"%s\"", KEYS_JSON, what, priv_name);
 		return -EINVAL;
 	}
 	memset(&b, 0, sizeof(b));
 	r = read_at(dfd, pub_name, TPM_BLOB_MAX, b.pub, &b.pub_len);
 	if (r != 0) {
-		describe(err, errn, "%s: %s", pub_name, read_error(r));
+		text_printf(err, errn, "%s: %s", pub_name, read_error(r));
 		return r;
 	}
 	r = read_at(dfd, priv_name, TPM_BLOB_MAX, b.priv, &b.priv_len);
 	if (r != 0) {
-		describe(err, errn, "%s: %s", priv_name, read_error(r));
+		text_printf(err, errn, "%s: %s", priv_name, read_error(r));
 		return r;
 	}
 	r = tpm_blob_name(&b, computed, &computed_len);
 	if (r != 0) {
-		describe(err, errn, "%s: not a marshalled TPM2B_PUBLIC", pub_name);
+		text_printf(err, errn, "%s: not a marshalled TPM2B_PUBLIC", pub_name);
 		return -EBADMSG;
 	}
 	if (computed_len != name_len || CRYPTO_memcmp(computed, name, name_len) != 0) {
-		describe(err, errn, "%s: its name does not match %s.name in %s", pub_name,
+		text_printf(err, errn, "%s: its name does not match %s.name in %s", pub_name,
 		    what, KEYS_JSON);
 		return -EBADMSG;
 	}
 	/* The private part is checked by the TPM when it is loaded; here only
 	 * its framing. */
 	if (b.priv_len < 2 || (size_t)((b.priv[0] << 8) | b.priv[1]) + 2 != b.priv_len) {
-		describe(err, errn, "%s: not a marshalled TPM2B_PRIVATE", priv_name);
+		text_printf(err, errn, "%s: not a marshalled TPM2B_PRIVATE", priv_name);
 		return -EBADMSG;
 	}
 	*ret = b;
@@ -236,21 +223,21 @@ load_gen(int dfd, const json_t *g, size_t idx, struct keystore_gen *ret, char *e
 	(void)snprintf(what, sizeof(what), "generations[%zu]", idx);
 	if (cjson_only_keys(g, keys, &bad) != 0) {
 		if (bad != NULL) {
-			describe(err, errn, "%s: %s: unknown field \"%s\"", KEYS_JSON, what, bad);
+			text_printf(err, errn, "%s: %s: unknown field \"%s\"", KEYS_JSON, what, bad);
 		} else {
-			describe(err, errn, "%s: %s: not an object", KEYS_JSON, what);
+			text_printf(err, errn, "%s: %s: not an object", KEYS_JSON, what);
 		}
 		return -EINVAL;
 	}
 	if (get_int(g, "gen", 1, UINT32_MAX, &gen) != 0 ||
 	    get_int(g, "created", 0, INT64_MAX, &created) != 0 ||
 	    get_int(g, "retired", 0, INT64_MAX, &retired) != 0) {
-		describe(err, errn, "%s: %s: gen, created and retired must be integers in range",
+		text_printf(err, errn, "%s: %s: gen, created and retired must be integers in range",
 		    KEYS_JSON, what);
 		return -EINVAL;
 	}
 	if (parse_name(cjson_get_str(g, "name"), ret->name, &ret->name_len) != 0) {
-		describe(err, errn, "%s: %s.name: not a sha256 TPM name in hex", KEYS_JSON, what);
+		text_printf(err, errn, "%s: %s.name: not a sha256 TPM name in hex", KEYS_JSON, what);
 		return -EINVAL;
 	}
 	ret->gen = (uint32_t)gen;
@@ -278,23 +265,23 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 
 	if (cjson_only_keys(j, top_keys, &bad) != 0) {
 		if (bad != NULL) {
-			describe(err, errn, "%s: unknown field \"%s\"", KEYS_JSON, bad);
+			text_printf(err, errn, "%s: unknown field \"%s\"", KEYS_JSON, bad);
 		} else {
-			describe(err, errn, "%s: not a JSON object", KEYS_JSON);
+			text_printf(err, errn, "%s: not a JSON object", KEYS_JSON);
 		}
 		return -EINVAL;
 	}
 	if (get_int(j, "version", 1, 1, &version) != 0) {
-		describe(err, errn, "%s: version must be 1", KEYS_JSON);
+		text_printf(err, errn, "%s: version must be 1", KEYS_JSON);
 		return -EINVAL;
 	}
 	if (tpm_pcr_sel_parse(cjson_get_str(j, "pcrs"), &ks->pcrs) != 0) {
-		describe(err, errn, "%s: pcrs: not a PCR selection like \"sha256:0,2,4,7\"",
+		text_printf(err, errn, "%s: pcrs: not a PCR selection like \"sha256:0,2,4,7\"",
 		    KEYS_JSON);
 		return -EINVAL;
 	}
 	if (parse_hex(cjson_get_str(j, "policy_digest"), policy, 32) != 0) {
-		describe(err, errn, "%s: policy_digest: not 64 lower-case hex digits", KEYS_JSON);
+		text_printf(err, errn, "%s: policy_digest: not 64 lower-case hex digits", KEYS_JSON);
 		return -EINVAL;
 	}
 	memcpy(ks->policy, policy, 32);
@@ -304,7 +291,7 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 	if (cjson_only_keys(srk, srk_keys, &bad) != 0 || cjson_get_str(srk, "handle") == NULL ||
 	    strcmp(cjson_get_str(srk, "handle"), handle) != 0 ||
 	    parse_name(cjson_get_str(srk, "name"), ks->srk_name, &ks->srk_name_len) != 0) {
-		describe(err, errn, "%s: srk: must be {\"handle\": \"%s\", \"name\": <hex>}",
+		text_printf(err, errn, "%s: srk: must be {\"handle\": \"%s\", \"name\": <hex>}",
 		    KEYS_JSON, handle);
 		return -EINVAL;
 	}
@@ -312,7 +299,7 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 	ak = json_object_get(j, "ak");
 	if (cjson_only_keys(ak, ak_keys, &bad) != 0 ||
 	    parse_name(cjson_get_str(ak, "name"), ks->ak_name, &ks->ak_name_len) != 0) {
-		describe(err, errn, "%s: ak: must be {\"name\": <hex>, \"pub\", \"priv\"}",
+		text_printf(err, errn, "%s: ak: must be {\"name\": <hex>, \"pub\", \"priv\"}",
 		    KEYS_JSON);
 		return -EINVAL;
 	}
@@ -324,7 +311,7 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 	gens = json_object_get(j, "generations");
 	n = json_array_size(gens);
 	if (!json_is_array(gens) || n == 0 || n > KEYSTORE_MAX_GENS) {
-		describe(err, errn, "%s: generations: 1 to %d entries expected", KEYS_JSON,
+		text_printf(err, errn, "%s: generations: 1 to %d entries expected", KEYS_JSON,
 		    KEYSTORE_MAX_GENS);
 		return -EINVAL;
 	}
@@ -338,11 +325,11 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 		/* Oldest first, each retired when the next came; the last is
 		 * the current one. */
 		if (i > 0 && g->gen <= ks->gens[i - 1].gen) {
-			describe(err, errn, "%s: generations: gen numbers must increase", KEYS_JSON);
+			text_printf(err, errn, "%s: generations: gen numbers must increase", KEYS_JSON);
 			return -EINVAL;
 		}
 		if ((i + 1 == n) != (g->retired == 0)) {
-			describe(err, errn, "%s: generations[%zu]: only the newest generation "
+			text_printf(err, errn, "%s: generations[%zu]: only the newest generation "
 			    "may have retired 0", KEYS_JSON, i);
 			return -EINVAL;
 		}
@@ -350,7 +337,7 @@ load_json(int dfd, const json_t *j, struct keystore *ks, char *err, size_t errn)
 	ks->n_gens = n;
 	r = tpm_blob_auth_policy(&ks->gens[n - 1].blob, policy);
 	if (r != 0 || CRYPTO_memcmp(policy, ks->policy, 32) != 0) {
-		describe(err, errn, "root-%u.pub: its authPolicy is not policy_digest in %s",
+		text_printf(err, errn, "root-%u.pub: its authPolicy is not policy_digest in %s",
 		    (unsigned)ks->gens[n - 1].gen, KEYS_JSON);
 		return -EBADMSG;
 	}
@@ -369,27 +356,27 @@ open_state_dir(const char *dir, int *ret, char *err, size_t errn)
 		if (r == -ELOOP || r == -ENOTDIR) {
 			/* O_NOFOLLOW on a symlink: say what it is. */
 			if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
-				describe(err, errn, "%s: the state directory is a symlink", dir);
+				text_printf(err, errn, "%s: the state directory is a symlink", dir);
 				return -ELOOP;
 			}
 		}
-		describe(err, errn, "%s: %s", dir, strerror(-r));
+		text_printf(err, errn, "%s: %s", dir, strerror(-r));
 		return r;
 	}
 	if (fstat(dfd, &st) != 0) {
 		r = -errno;
-		describe(err, errn, "%s: %s", dir, strerror(-r));
+		text_printf(err, errn, "%s: %s", dir, strerror(-r));
 		(void)close(dfd);
 		return r;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		describe(err, errn, "%s: the state directory is writable by group or others "
+		text_printf(err, errn, "%s: the state directory is writable by group or others "
 		    "(mode %04o; expected 0700)", dir, (unsigned)(st.st_mode & 07777));
 		(void)close(dfd);
 		return -EPERM;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		describe(err, errn, "%s: the state directory belongs to uid %u, not to us or root",
+		text_printf(err, errn, "%s: the state directory belongs to uid %u, not to us or root",
 		    dir, (unsigned)st.st_uid);
 		(void)close(dfd);
 		return -EPERM;
@@ -407,7 +394,7 @@ keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t 
 	size_t len = 0;
 	int dfd = -1, r;
 
-	describe(err, err_len, "%s", "");
+	text_printf(err, err_len, "%s", "");
 	if (dir == NULL || ret == NULL) {
 		return -EINVAL;
 	}
@@ -423,13 +410,13 @@ keystore_load_verbose(const char *dir, struct keystore **ret, char *err, size_t 
 	}
 	r = read_at(dfd, KEYS_JSON, KEYS_JSON_MAX, (uint8_t *)buf, &len);
 	if (r != 0) {
-		describe(err, err_len, "%s/%s: %s", dir, KEYS_JSON, r == -EFBIG ?
+		text_printf(err, err_len, "%s/%s: %s", dir, KEYS_JSON, r == -EFBIG ?
 		    "larger than 64 KiB" : read_error(r));
 		goto out;
 	}
 	r = cjson_parse(buf, len, KEYS_JSON_MAX, &j);
 	if (r != 0) {
-		describe(err, err_len, "%s/%s: not valid JSON (or duplicate keys, or reals)",
+		text_printf(err, err_len, "%s/%s: not valid JSON (or duplicate keys, or reals)",
 		    dir, KEYS_JSON);
 		r = -EINVAL;
 		goto out;

@@ -22,27 +22,19 @@
 #include <unistd.h>
 
 #include "cjson.h"
+#include "clock.h"
 #include "parse.h"
 #include "token.h"
 
 #define LAUNCH_CONNECT_MS    5000
 #define LAUNCH_MAX_FDS       3
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - (int64_t)clock_mono_ms();
 		int n;
 
 		if (left <= 0) {
@@ -65,7 +57,7 @@ static int
 connect_socket(const char *path, int64_t deadline, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t connect_deadline = mono_ms() + LAUNCH_CONNECT_MS;
+	int64_t connect_deadline = (int64_t)clock_mono_ms() + LAUNCH_CONNECT_MS;
 	size_t len = strlen(path);
 	int fd = -1, r;
 
@@ -92,7 +84,7 @@ connect_socket(const char *path, int64_t deadline, int *ret_fd)
 			r = -errno;
 			goto out;
 		}
-		if (mono_ms() >= connect_deadline) {
+		if ((int64_t)clock_mono_ms() >= connect_deadline) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
@@ -261,7 +253,7 @@ int
 launch_request(const char *launch_socket, const struct manifest *m, const struct launch_fds *fds,
     json_t **ret_reply)
 {
-	int64_t deadline = mono_ms() + LAUNCH_TIMEOUT_MS;
+	int64_t deadline = (int64_t)clock_mono_ms() + LAUNCH_TIMEOUT_MS;
 	int fdv[LAUNCH_MAX_FDS];
 	uint8_t *req = NULL, *rep = NULL, hdr[4];
 	size_t req_len = 0, nfds = 0;

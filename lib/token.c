@@ -1164,6 +1164,12 @@ token_check(const struct token *t, const struct token_expect *e,
 	if (e->op != NULL && strcmp(e->op, c->op) != 0) {
 		return fail(ret_reason, "wrong_operation", -EPERM);
 	}
+	if (e->request != NULL && strcmp(e->request, c->request) != 0) {
+		return fail(ret_reason, "wrong_request", -EPERM);
+	}
+	if (e->need_approvers && c->n_approvers == 0) {
+		return fail(ret_reason, "no_approvers", -EPERM);
+	}
 	if (e->args_sha256 != NULL && strcmp(e->args_sha256, c->args) != 0) {
 		return fail(ret_reason, "wrong_arguments", -EPERM);
 	}

@@ -128,6 +128,8 @@ struct token_expect {
 	const char *op;
 	const char *args_sha256;    /* hex; computed from args if NULL */
 	const json_t *args;
+	const char *request;        /* NULL: not checked; else the request id it must carry */
+	bool need_approvers;        /* at least one person's verified approval */
 	int64_t now;
 	int64_t skew;               /* allowed for iat in the future */
 };

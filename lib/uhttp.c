@@ -14,6 +14,8 @@ struct uhttp {
 	char *unix_path;        /* NULL for base URLs */
 	char *base;             /* "http://localhost" for unix sockets */
 	char *cafile;
+	char *cert;             /* client certificate and key, PEM */
+	char *key;
 	long connect_ms;
 	long total_ms;
 	size_t max_reply;
@@ -147,6 +149,8 @@ uhttp_free(struct uhttp *h)
 	free(h->unix_path);
 	free(h->base);
 	free(h->cafile);
+	free(h->cert);
+	free(h->key);
 	free(h);
 }
 
@@ -175,6 +179,28 @@ uhttp_set_cafile(struct uhttp *h, const char *path)
 	}
 	free(h->cafile);
 	h->cafile = p;
+	return 0;
+}
+
+int
+uhttp_set_client_cert(struct uhttp *h, const char *cert_file, const char *key_file)
+{
+	char *c = NULL, *k = NULL;
+
+	if (cert_file == NULL || key_file == NULL || h->unix_path != NULL) {
+		return -EINVAL;
+	}
+	c = strdup(cert_file);
+	k = strdup(key_file);
+	if (c == NULL || k == NULL) {
+		free(c);
+		free(k);
+		return -ENOMEM;
+	}
+	free(h->cert);
+	free(h->key);
+	h->cert = c;
+	h->key = k;
 	return 0;
 }
 
@@ -323,6 +349,12 @@ setup(struct uhttp *h, const char *method, const char *url, const char *body,
 	}
 	if (h->cafile != NULL) {
 		ok = ok && curl_easy_setopt(c, CURLOPT_CAINFO, h->cafile) == CURLE_OK;
+	}
+	if (h->cert != NULL) {
+		ok = ok && curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert) == CURLE_OK;
+		ok = ok && curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK;
+		ok = ok && curl_easy_setopt(c, CURLOPT_SSLKEY, h->key) == CURLE_OK;
+		ok = ok && curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK;
 	}
 	ok = ok && curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
 	ok = ok && curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;

@@ -39,6 +39,9 @@ void uhttp_free(struct uhttp *h);
 /* Timeouts in milliseconds, both > 0. */
 int uhttp_set_timeouts(struct uhttp *h, long connect_ms, long total_ms);
 int uhttp_set_cafile(struct uhttp *h, const char *path);
+/* A client certificate and its key (PEM files) for HTTPS servers that
+ * require one; not for unix sockets (-EINVAL). */
+int uhttp_set_client_cert(struct uhttp *h, const char *cert_file, const char *key_file);
 /* The largest reply body this handle accepts, 1..UHTTP_MAX_REPLY_LIMIT
  * bytes (default UHTTP_MAX_BODY); a longer reply is -EPROTO. Raise it only
  * for a reply that is large by design (attestd's quote carries the event

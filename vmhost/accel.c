@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* The test guest runs in 64-bit long mode (where a kernel spends its
  * time), loaded at guest physical 0x1000:
  *       xor eax, eax
@@ -141,15 +143,6 @@ accel_probe_describe(enum accel_probe_status s)
 		return "unknown probe result";
 	}
 	}
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Check one KVM_EXIT_IO: an OUT of the expected sum, 4 bytes, to PROBE_PORT. */
@@ -349,7 +342,7 @@ out:
 static bool
 reap_bounded(pid_t pid)
 {
-	uint64_t deadline = now_ms() + PROBE_REAP_MS;
+	uint64_t deadline = clock_mono_ms() + PROBE_REAP_MS;
 	struct timespec nap = { 0, 5 * 1000 * 1000 };
 	pid_t w;
 
@@ -358,7 +351,7 @@ reap_bounded(pid_t pid)
 		if (w == pid || (w < 0 && errno != EINTR)) {
 			return true;
 		}
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			return false;
 		}
 		(void)nanosleep(&nap, NULL);
@@ -378,7 +371,7 @@ accel_probe_kvm(const char *device, uint32_t timeout_ms, struct accel_probe *ret
 	if (device == NULL || timeout_ms == 0 || timeout_ms > 60000 || ret == NULL) {
 		return -EINVAL;
 	}
-	start = now_ms();
+	start = clock_mono_ms();
 	deadline = start + timeout_ms;
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		res.err = errno;
@@ -402,7 +395,7 @@ accel_probe_kvm(const char *device, uint32_t timeout_ms, struct accel_probe *ret
 	p[1] = -1;
 	for (;;) {
 		struct pollfd pfd = { p[0], POLLIN, 0 };
-		uint64_t now = now_ms();
+		uint64_t now = clock_mono_ms();
 		ssize_t n;
 		int pr;
 
@@ -429,7 +422,7 @@ accel_probe_kvm(const char *device, uint32_t timeout_ms, struct accel_probe *ret
 		if (res.status > ACCEL_PROBE_ERROR || res.status < ACCEL_PROBE_OK) {
 			res.status = ACCEL_PROBE_ERROR;
 		}
-	} else if (now_ms() >= deadline) {
+	} else if (clock_mono_ms() >= deadline) {
 		res.status = ACCEL_PROBE_TIMEOUT;
 	} else {
 		res.status = ACCEL_PROBE_ERROR;  /* the child died without a word */
@@ -447,7 +440,7 @@ out:
 	if (p[1] >= 0) {
 		(void)close(p[1]);
 	}
-	res.elapsed_ms = (uint32_t)(now_ms() - start);
+	res.elapsed_ms = (uint32_t)(clock_mono_ms() - start);
 	*ret = res;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cjson.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "parse.h"
 #include "token.h"
@@ -21,24 +22,6 @@ struct gate {
 	void *ctx;
 	atomic_bool cancel;
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-nap_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
 
 int
 gate_new(const struct gate_ops *ops, void *ctx, struct gate **ret)
@@ -92,7 +75,7 @@ gate_wait(struct gate *g, const char *id, uint64_t timeout_ms, char **ret_token,
 	if (atomic_load(&g->cancel)) {
 		return -ECANCELED;
 	}
-	r = g->ops.wait(g->ctx, id, mono_ms() + timeout_ms, &g->cancel, &tok, &why);
+	r = g->ops.wait(g->ctx, id, clock_mono_ms() + timeout_ms, &g->cancel, &tok, &why);
 	if (r == 0) {
 		*ret_token = tok;
 	} else if (r == -EACCES) {
@@ -370,11 +353,11 @@ spool_wait(void *ctx, const char *id, uint64_t deadline_ms, const atomic_bool *c
 		if (atomic_load(cancel)) {
 			return -ECANCELED;
 		}
-		now = mono_ms();
+		now = clock_mono_ms();
 		if (now >= deadline_ms) {
 			return -ETIMEDOUT;
 		}
-		nap_ms(deadline_ms - now < GATE_POLL_MS ? (unsigned)(deadline_ms - now) : GATE_POLL_MS);
+		clock_sleep_ms(deadline_ms - now < GATE_POLL_MS ? deadline_ms - now : GATE_POLL_MS);
 	}
 }
 

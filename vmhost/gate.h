@@ -5,7 +5,9 @@
  *  - the spool sink (here): DIR/requests/<id>.json is written (0600,
  *    atomically); an approver, a script or a human, answers by dropping a
  *    token into DIR/tokens/<id> or a reason into DIR/denied/<id>;
- *  - the approver service's HTTP sink is to implement the same ops.
+ *  - the approver sink (approversink.c): the approver service's API for
+ *    proxies (docs/approvals.md), on a unix socket or over HTTPS with a
+ *    client certificate.
  *
  * A sink only carries: the token it returns is verified by the proxy
  * (audience, VM, launch digest, operation, arguments, expiry, single use)
@@ -62,6 +64,14 @@ int gate_new(const struct gate_ops *ops, void *ctx, struct gate **ret);
 /* The spool sink on dir (created 0700 with requests/, tokens/, denied/;
  * a symbolic link is refused). */
 int gate_spool_new(const char *dir, struct gate **ret);
+/* The approver sink: address is the absolute path of the approver's API
+ * socket, or an https:// URL (then cert_file and key_file, PEM, are the
+ * client certificate; ca_file, if given, verifies the server). aud is the
+ * audience of the tokens it asks for; owner (NULL or "") the account that
+ * may not review them. -EINVAL for a bad address or name, -ENOENT for a
+ * file that is missing. Nothing is contacted until the first request. */
+int gate_approver_new(const char *address, const char *ca_file, const char *cert_file,
+    const char *key_file, const char *aud, const char *owner, struct gate **ret);
 void gate_free(struct gate *g);
 
 int gate_submit(struct gate *g, const struct gate_request *r);

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "artifact.h"
 #include "audit.h"
 #include "cjson.h"
+#include "clock.h"
 #include "envelope.h"
 #include "firecracker.h"
 #include "frame.h"
@@ -78,8 +80,10 @@ static const char usage_text[] =
 "\n"
 "  launch [--attestd-socket P] [--launch-socket P] [--pause-before-boot FILE]\n"
 "         QEMU:        [--run-dir D] [--accel auto|kvm|tcg] [--qemu PATH]\n"
-"                      [--foreground] [--approval-spool DIR]\n"
-"                      [--approval-timeout S]\n"
+"                      [--foreground] [--approval-timeout S]\n"
+"                      [--approval-spool DIR | --approver ADDR\n"
+"                       [--approver-ca F --approver-cert F --approver-key F]\n"
+"                       [--owner NAME]]\n"
 "         Firecracker: [--dry-run] [--jailer PATH] [--firecracker PATH]\n"
 "                      [--chroot-base D] [--jail-uid N] [--jail-gid N]\n"
 "                      [--guest-cid N]\n"
@@ -96,9 +100,12 @@ static const char usage_text[] =
 "      FILE exists, then boot.\n"
 "      The tool proxy serves the guest agent's channel (docs/proxy.md); gated\n"
 "      calls become approval requests in DIR/requests/ of --approval-spool,\n"
-"      answered by a token in DIR/tokens/ or a reason in DIR/denied/, within\n"
-"      --approval-timeout seconds (default 600); without a spool they are\n"
-"      refused. Its audit log is RUNDIR/NAME/audit.log.\n"
+"      answered by a token in DIR/tokens/ or a reason in DIR/denied/, or go\n"
+"      to the approver service at --approver ADDR (the path of its API\n"
+"      socket, or an https:// URL with a client certificate and key; --owner\n"
+"      NAME: the approver account that may not review this VM's requests),\n"
+"      within --approval-timeout seconds (default 600); without either they\n"
+"      are refused. Its audit log is RUNDIR/NAME/audit.log.\n"
 "  list [--run-dir D]\n"
 "      print the running VMs as JSON\n"
 "  stop [--run-dir D] NAME\n"
@@ -167,24 +174,6 @@ print_json(const json_t *j)
 		free(s);
 	}
 	(void)fflush(stdout);
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-nap_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
 }
 
 /* Descriptors 0..2 must be open: otherwise the first memfd would become
@@ -292,7 +281,7 @@ seal_one(const char *path, const char *label, uint64_t max, int *ret_fd)
 static int
 pause_until(const char *path)
 {
-	uint64_t deadline = mono_ms() + PAUSE_MAX_MS;
+	uint64_t deadline = clock_mono_ms() + PAUSE_MAX_MS;
 	struct stat st;
 
 	log_info("paused before boot (debugging aid): waiting up to %d s for %s",
@@ -302,12 +291,12 @@ pause_until(const char *path)
 			log_info("%s exists: booting the measured artifacts", path);
 			return 0;
 		}
-		if (mono_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			log_error("%s did not appear within %d s; not booting", path,
 			    PAUSE_MAX_MS / 1000);
 			return -ETIMEDOUT;
 		}
-		nap_ms(PAUSE_POLL_MS);
+		clock_sleep_ms(PAUSE_POLL_MS);
 	}
 }
 
@@ -319,6 +308,11 @@ struct launch_opts {
 	const char *qemu;
 	const char *pause_file;
 	const char *approval_spool;     /* NULL: gated calls are refused */
+	const char *approver;           /* or the approver service: a socket path or URL */
+	const char *approver_ca;
+	const char *approver_cert;
+	const char *approver_key;
+	const char *owner;              /* NULL or the account that may not review */
 	uint32_t approval_timeout_ms;
 	enum accel_mode accel_mode;
 	bool foreground;
@@ -413,6 +407,28 @@ out:
 
 /* --- the tool proxy ------------------------------------------------------- */
 
+/* The approval sink the options name, or none (*ret NULL). */
+static int
+open_gate(const struct launch_opts *o, struct gate **ret)
+{
+	*ret = NULL;
+	if (o->approval_spool != NULL) {
+		return gate_spool_new(o->approval_spool, ret);
+	}
+	if (o->approver != NULL) {
+		return gate_approver_new(o->approver, o->approver_ca, o->approver_cert,
+		    o->approver_key, PROXY_AUDIENCE, o->owner, ret);
+	}
+	return 0;
+}
+
+static const char *
+gate_name(const struct launch_opts *o)
+{
+	return o->approval_spool != NULL ? o->approval_spool : o->approver != NULL ? o->approver :
+	    "";
+}
+
 /* What the proxy of c needs and can fail for a reason the operator should
  * hear before the VM boots: the envelope it enforces, the workspace, the
  * approval spool, the audit log (its chain is verified on open) and the
@@ -442,13 +458,11 @@ proxy_preflight(const struct launch_opts *o, const struct launch_ctx *c)
 		    strerror(-r));
 		goto out;
 	}
-	if (o->approval_spool != NULL) {
-		r = gate_spool_new(o->approval_spool, &g);
-		if (r != 0) {
-			log_error("cannot use the approval spool %s: %s", o->approval_spool,
-			    strerror(-r));
-			goto out;
-		}
+	r = open_gate(o, &g);
+	if (r != 0) {
+		log_error("cannot use the approval %s %s: %s",
+		    o->approval_spool != NULL ? "spool" : "service", gate_name(o), strerror(-r));
+		goto out;
 	}
 	if ((r = vm_run_path(c->run, AUDIT_LOG_NAME, path, sizeof(path))) != 0 ||
 	    (r = audit_open(path, &a)) != 0) {
@@ -567,7 +581,7 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 	ctl_path[0] = '\0';
 	if ((r = envelope_parse(c->m->envelope, &e, err, sizeof(err))) != 0 ||
 	    (r = tools_new(&tc, &t)) != 0 ||
-	    (o->approval_spool != NULL && (r = gate_spool_new(o->approval_spool, &g)) != 0) ||
+	    (r = open_gate(o, &g)) != 0 ||
 	    (r = vm_run_path(c->run, AUDIT_LOG_NAME, path, sizeof(path))) != 0 ||
 	    (r = audit_open(path, &a)) != 0 ||
 	    (r = vm_run_path(c->run, USED_TOKENS_NAME, path, sizeof(path))) != 0 ||
@@ -627,8 +641,8 @@ proxy_run(const struct launch_opts *o, const struct launch_ctx *c, const char *a
 	}
 	log_info("tool proxy for %s (vm %s, pid %d) serving %s%s%s", c->m->name, c->vm_id,
 	    (int)getpid(), agent,
-	    g != NULL ? "; approval spool " : "; no approval spool: gated calls are refused",
-	    g != NULL ? o->approval_spool : "");
+	    g == NULL ? "; no approval spool or approver: gated calls are refused" :
+	    o->approval_spool != NULL ? "; approval spool " : "; approver ", gate_name(o));
 	r = proxy_serve(p, fd, &st);
 	if (r != 0) {
 		log_error("%s: the tool proxy failed: %s", c->m->name, strerror(-r));
@@ -719,7 +733,7 @@ proxy_monitor(const struct launch_opts *o, const struct launch_ctx *c, const cha
 			log_warn("%s: the tool proxy (pid %d) failed; restarting it (%d of %d)",
 			    c->m->name, (int)pid, restarts, PROXY_RESTARTS_MAX);
 		}
-		nap_ms(PROXY_RESTART_DELAY_MS);
+		clock_sleep_ms(PROXY_RESTART_DELAY_MS);
 	}
 }
 
@@ -776,7 +790,7 @@ proxy_start(const struct launch_opts *o, const struct launch_ctx *c, const char 
 static void
 proxy_stop(pid_t pid, const char *name)
 {
-	uint64_t deadline = mono_ms() + PROXY_STOP_MS;
+	uint64_t deadline = clock_mono_ms() + PROXY_STOP_MS;
 	int st = 0;
 	pid_t w;
 
@@ -786,14 +800,14 @@ proxy_stop(pid_t pid, const char *name)
 		if (w == pid || (w < 0 && errno != EINTR)) {
 			break;
 		}
-		if (mono_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			(void)kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
 			}
 			w = pid;
 			break;
 		}
-		nap_ms(20);
+		clock_sleep_ms(20);
 	}
 	if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == EXIT_FAIL) {
 		log_warn("%s: the tool proxy had failed (see above); the guest had no channel", name);
@@ -1056,10 +1070,10 @@ launch_background(const struct launch_opts *o, struct launch_ctx *c)
 	}
 	{
 		struct pollfd pfd = { p[0], POLLIN, 0 };
-		uint64_t deadline = mono_ms() + READY_TIMEOUT_MS;
+		uint64_t deadline = clock_mono_ms() + READY_TIMEOUT_MS;
 
 		for (;;) {
-			uint64_t now = mono_ms();
+			uint64_t now = clock_mono_ms();
 			int pr;
 
 			if (now >= deadline) {
@@ -1369,12 +1383,69 @@ prepare_run_dir(const char *run_dir)
 	return r;
 }
 
+static bool
+is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* --approver's syntax and files; the approver itself is not contacted
+ * before the first gated call. */
+static int
+check_approver_opts(const struct launch_opts *o)
+{
+	const char *files[3] = { o->approver_ca, o->approver_cert, o->approver_key };
+	size_t i;
+
+	if (o->approver == NULL) {
+		if (o->approver_ca != NULL || o->approver_cert != NULL || o->approver_key != NULL ||
+		    o->owner != NULL) {
+			return usage_error("launch: --approver-ca, --approver-cert, --approver-key and "
+			    "--owner go with --approver");
+		}
+		return EXIT_OK;
+	}
+	if (o->approval_spool != NULL) {
+		return usage_error("launch: give --approval-spool or --approver, not both");
+	}
+	if (o->owner != NULL && parse_ident(o->owner, TOKEN_ID_MAX) != 0) {
+		return usage_error("launch: --owner '%s' is not an account name", o->owner);
+	}
+	if (o->approver[0] == '/') {
+		if (o->approver_ca != NULL || o->approver_cert != NULL || o->approver_key != NULL) {
+			return usage_error("launch: --approver-ca, --approver-cert and --approver-key "
+			    "are for an https approver, not a socket");
+		}
+		if (strlen(o->approver) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			return usage_error("launch: --approver: the socket path is too long");
+		}
+		return EXIT_OK;
+	}
+	if (strncmp(o->approver, "https://", 8) != 0 || o->approver[8] == '\0') {
+		return usage_error("launch: --approver '%s': expected the absolute path of the "
+		    "approver's API socket or an https:// URL", o->approver);
+	}
+	if (o->approver_cert == NULL || o->approver_key == NULL) {
+		return usage_error("launch: an https --approver needs --approver-cert and "
+		    "--approver-key");
+	}
+	for (i = 0; i < 3; i++) {
+		if (files[i] != NULL && !is_file(files[i])) {
+			return usage_error("launch: %s is not a file", files[i]);
+		}
+	}
+	return EXIT_OK;
+}
+
 static int
 cmd_launch(int argc, char **argv)
 {
 	enum {
 		O_ASOCK, O_LSOCK, O_RUNDIR, O_ACCEL, O_QEMU, O_PAUSE, O_FG, O_DRY,
 		O_JAILER, O_FC, O_CHROOT, O_UID, O_GID, O_CID, O_SPOOL, O_ATIMEOUT,
+		O_APPROVER, O_ACA, O_ACERT, O_AKEY, O_OWNER,
 	};
 	struct args_opt opts[] = {
 		ARGS_OPT("attestd-socket"), ARGS_OPT("launch-socket"),
@@ -1385,6 +1456,9 @@ cmd_launch(int argc, char **argv)
 		ARGS_OPT("chroot-base"), ARGS_OPT("jail-uid"),
 		ARGS_OPT("jail-gid"), ARGS_OPT("guest-cid"),
 		ARGS_OPT("approval-spool"), ARGS_OPT("approval-timeout"),
+		ARGS_OPT("approver"), ARGS_OPT("approver-ca"),
+		ARGS_OPT("approver-cert"), ARGS_OPT("approver-key"),
+		ARGS_OPT("owner"),
 		ARGS_END,
 	};
 	struct fc_opts fo;
@@ -1434,6 +1508,15 @@ cmd_launch(int argc, char **argv)
 	if (o.approval_spool != NULL && o.approval_spool[0] != '/') {
 		return usage_error("launch: --approval-spool must be an absolute path");
 	}
+	o.approver = opts[O_APPROVER].value;
+	o.approver_ca = opts[O_ACA].value;
+	o.approver_cert = opts[O_ACERT].value;
+	o.approver_key = opts[O_AKEY].value;
+	o.owner = opts[O_OWNER].value;
+	rc = check_approver_opts(&o);
+	if (rc != EXIT_OK) {
+		return rc;
+	}
 	if (opts[O_ACCEL].value != NULL && accel_parse_mode(opts[O_ACCEL].value, &o.accel_mode) != 0) {
 		return usage_error("launch: --accel '%s': expected auto, kvm or tcg",
 		    opts[O_ACCEL].value);
@@ -1461,10 +1544,11 @@ cmd_launch(int argc, char **argv)
 	}
 	if (c.m->vmm == MANIFEST_VMM_FIRECRACKER) {
 		if (opts[O_ACCEL].set || opts[O_QEMU].set || opts[O_FG].set || opts[O_RUNDIR].set ||
-		    opts[O_SPOOL].set || opts[O_ATIMEOUT].set) {
+		    opts[O_SPOOL].set || opts[O_ATIMEOUT].set || opts[O_APPROVER].set ||
+		    opts[O_OWNER].set) {
 			rc = usage_error("launch: --accel, --qemu, --foreground, --run-dir, "
-			    "--approval-spool and --approval-timeout are for vmm \"qemu\"; %s is for "
-			    "\"firecracker\"", o.manifest);
+			    "--approval-spool, --approver, --owner and --approval-timeout are for vmm "
+			    "\"qemu\"; %s is for \"firecracker\"", o.manifest);
 			goto out;
 		}
 		rc = launch_firecracker(&o, &fo, &c);

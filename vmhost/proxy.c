@@ -16,9 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "approval.h"
 #include "cjson.h"
+#include "clock.h"
 #include "frame.h"
 #include "parse.h"
+#include "text.h"
 #include "token.h"
 
 #define PROXY_READ_CHUNK   65536
@@ -43,7 +46,7 @@ struct job {
 struct ctl {
 	int fd;
 	struct frame_reader *rd;
-	uint64_t deadline;              /* mono_ms */
+	uint64_t deadline;              /* clock_mono_ms */
 };
 
 struct proxy {
@@ -89,15 +92,6 @@ struct proxy {
 };
 
 static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t
 mono_us(void)
 {
 	struct timespec ts;
@@ -133,21 +127,6 @@ proxy_end_name(enum proxy_end e)
 
 /* --- requests ------------------------------------------------------------- */
 
-static void detailf(char *d, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-detailf(char *d, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (d == NULL || n == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(d, n, fmt, ap);
-	va_end(ap);
-}
-
 uint64_t
 proxy_request_id(const json_t *frame)
 {
@@ -174,17 +153,17 @@ proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *detail
 
 	memset(&rq, 0, sizeof(rq));
 	if (!json_is_object(frame)) {
-		detailf(detail, detail_len, "a request is a JSON object");
+		text_printf(detail, detail_len, "a request is a JSON object");
 		return -EINVAL;
 	}
 	rq.id = proxy_request_id(frame);
 	if (rq.id == 0) {
-		detailf(detail, detail_len, "\"id\" must be an integer in 1..2^53");
+		text_printf(detail, detail_len, "\"id\" must be an integer in 1..2^53");
 		return -EINVAL;
 	}
 	op = json_string_value(json_object_get(frame, "op"));
 	if (op == NULL) {
-		detailf(detail, detail_len, "\"op\" must be \"call\", \"drop\" or \"envelope\"");
+		text_printf(detail, detail_len, "\"op\" must be \"call\", \"drop\" or \"envelope\"");
 		return -EINVAL;
 	}
 	if (strcmp(op, "call") == 0) {
@@ -194,14 +173,14 @@ proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *detail
 		}
 		v = json_object_get(frame, "tool");
 		if (!json_is_string(v) || parse_op(json_string_value(v), TOKEN_OP_MAX) != 0) {
-			detailf(detail, detail_len, "\"tool\" must be 1..%d characters of "
+			text_printf(detail, detail_len, "\"tool\" must be 1..%d characters of "
 			    "[A-Za-z0-9._:/-]", TOKEN_OP_MAX);
 			return -EINVAL;
 		}
 		rq.tool = json_string_value(v);
 		rq.args = json_object_get(frame, "args");
 		if (!json_is_object(rq.args)) {
-			detailf(detail, detail_len, "\"args\" must be an object");
+			text_printf(detail, detail_len, "\"args\" must be an object");
 			return -EINVAL;
 		}
 		v = json_object_get(frame, "reason");
@@ -209,7 +188,7 @@ proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *detail
 		if (v != NULL) {
 			if (!json_is_string(v) || json_string_length(v) > PROXY_REASON_MAX ||
 			    strlen(json_string_value(v)) != json_string_length(v)) {
-				detailf(detail, detail_len, "\"reason\" must be a string of at most %d "
+				text_printf(detail, detail_len, "\"reason\" must be a string of at most %d "
 				    "bytes", PROXY_REASON_MAX);
 				return -EINVAL;
 			}
@@ -222,7 +201,7 @@ proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *detail
 		}
 		rq.envelope = json_object_get(frame, "envelope");
 		if (!json_is_object(rq.envelope)) {
-			detailf(detail, detail_len, "\"envelope\" must be an object");
+			text_printf(detail, detail_len, "\"envelope\" must be an object");
 			return -EINVAL;
 		}
 	} else if (strcmp(op, "envelope") == 0) {
@@ -231,7 +210,7 @@ proxy_parse_request(const json_t *frame, struct proxy_request *ret, char *detail
 			goto unknown;
 		}
 	} else {
-		detailf(detail, detail_len, "unknown op; \"op\" must be \"call\", \"drop\" or "
+		text_printf(detail, detail_len, "unknown op; \"op\" must be \"call\", \"drop\" or "
 		    "\"envelope\"");
 		return -EINVAL;
 	}
@@ -249,7 +228,7 @@ unknown:
 			k[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
 		}
 		k[i] = '\0';
-		detailf(detail, detail_len, "unknown field \"%s\" for op \"%s\"", k, op);
+		text_printf(detail, detail_len, "unknown field \"%s\" for op \"%s\"", k, op);
 	}
 	return -EINVAL;
 }
@@ -364,7 +343,7 @@ check_and_charge(struct call *c, bool gated, struct tools_limits *lim, const cha
 	pthread_mutex_lock(&p->env_mu);
 	r = envelope_check(p->env, c->tool->name, c->args, &level, &why);
 	if (r != 0 || level == ENVELOPE_NEVER) {
-		detailf(rule, rule_len, "%s", r != 0 ? "the envelope check failed" :
+		text_printf(rule, rule_len, "%s", r != 0 ? "the envelope check failed" :
 		    why != NULL ? why : "never");
 		*ret_code = "denied";
 		r = -EPERM;
@@ -376,13 +355,13 @@ check_and_charge(struct call *c, bool gated, struct tools_limits *lim, const cha
 	}
 	r = envelope_charge(p->env, c->tool->name);
 	if (r != 0) {
-		detailf(rule, rule_len, "%s: the call budget is spent", c->tool->name);
+		text_printf(rule, rule_len, "%s: the call budget is spent", c->tool->name);
 		*ret_code = r == -EDQUOT ? "budget" : "denied";
 		r = -EPERM;
 		goto out;
 	}
 	envelope_tool_limits(p->env, c->tool, lim);
-	detailf(rule, rule_len, "%s: %s", c->tool->name, gated ? "ask, approved" : "allow");
+	text_printf(rule, rule_len, "%s: %s", c->tool->name, gated ? "ask, approved" : "allow");
 	r = 0;
 out:
 	pthread_mutex_unlock(&p->env_mu);
@@ -461,6 +440,31 @@ wipe_free(char *s)
 	}
 }
 
+/* The approval digest of a gated call (lib/approval.h); "" if the
+ * request's fields do not make one. */
+static void
+approval_digest_for(const struct proxy *p, const struct gate_request *gr,
+    char ret[TOKEN_HEX256_LEN + 1])
+{
+	struct approval_request ar;
+
+	memset(&ar, 0, sizeof(ar));
+	ret[0] = '\0';
+	if (snprintf(ar.request, sizeof(ar.request), "%s", gr->id) >= (int)sizeof(ar.request) ||
+	    snprintf(ar.aud, sizeof(ar.aud), "%s", PROXY_AUDIENCE) >= (int)sizeof(ar.aud) ||
+	    snprintf(ar.vm, sizeof(ar.vm), "%s", p->vm_id) >= (int)sizeof(ar.vm) ||
+	    snprintf(ar.launch_digest, sizeof(ar.launch_digest), "%s", p->launch_digest) >=
+	    (int)sizeof(ar.launch_digest) ||
+	    snprintf(ar.op, sizeof(ar.op), "%s", gr->op) >= (int)sizeof(ar.op)) {
+		return;
+	}
+	memcpy(ar.args_sha256, gr->args_sha256, sizeof(ar.args_sha256));
+	ar.ttl = gr->requested_ttl;
+	if (approval_digest_hex(&ar, ret) != 0) {
+		ret[0] = '\0';
+	}
+}
+
 /* ask: file the approval request, wait, verify the token (consuming its
  * use), check the envelope again, run. */
 static int
@@ -470,7 +474,7 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 	struct gate_request gr;
 	struct token_expect ex;
 	struct tools_limits lim;
-	char rule[PROXY_DETAIL_MAX], jti[TOKEN_JTI_LEN + 1];
+	char rule[PROXY_DETAIL_MAX], jti[TOKEN_JTI_LEN + 1], digest[TOKEN_HEX256_LEN + 1];
 	const char *code = "denied", *why = NULL;
 	char *tok = NULL, *reason = NULL;
 	json_t *pending = NULL;
@@ -495,9 +499,13 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 	gr.requested_ttl = p->requested_ttl;
 	gr.created = (int64_t)time(NULL);
 	gr.expires = gr.created + (int64_t)(p->approval_timeout_ms / 1000);
-	r = audit_rec(p, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "gated", "tool",
+	/* The digest people's passkeys will sign, recorded here too: a person
+	 * can compare the one their approver page shows with this one, which
+	 * the approver service did not compute (docs/approvals.md). */
+	approval_digest_for(p, &gr, digest);
+	r = audit_rec(p, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "gated", "tool",
 	    c->tool->name, "args_sha256", c->args_sha256, "request", gr.id, "reason",
-	    c->rq->reason));
+	    c->rq->reason, "digest", digest));
 	if (r != 0) {
 		*ret = reply_error(c->rq->id, "tool_failed", "the audit log is unavailable");
 		return 0;
@@ -556,6 +564,9 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 	ex.op = c->tool->name;
 	ex.args_sha256 = c->args_sha256;
 	ex.args = c->args;
+	/* An approval token answers this request, and only people make one. */
+	ex.request = gr.id;
+	ex.need_approvers = true;
 	ex.now = 0;
 	ex.skew = PROXY_SKEW_SECONDS;
 	pthread_mutex_lock(&p->ver_mu);
@@ -684,7 +695,7 @@ narrow(struct proxy *p, const json_t *want_json, const char *event, json_t **ret
 	}
 	pthread_mutex_unlock(&p->env_mu);
 	if (r != 0 || cur == NULL) {
-		detailf(err, err_len, "the envelope could not be narrowed");
+		text_printf(err, err_len, "the envelope could not be narrowed");
 		r = r != 0 ? r : -ENOMEM;
 		goto out;
 	}
@@ -692,7 +703,7 @@ narrow(struct proxy *p, const json_t *want_json, const char *event, json_t **ret
 	r = audit_rec(p, json_pack("{s:s, s:O, s:s}", "event", event, "envelope", cur,
 	    "envelope_sha256", sha));
 	if (r != 0) {
-		detailf(err, err_len, "the audit log is unavailable");
+		text_printf(err, err_len, "the audit log is unavailable");
 		r = -EIO;
 		goto out;
 	}
@@ -1264,7 +1275,7 @@ proxy_control_handle(struct proxy *p, const json_t *req, json_t **ret)
 	if (r == 0 && p->on_narrowed != NULL &&
 	    (r = p->on_narrowed(p->narrowed_ctx, cur)) != 0) {
 		/* Narrowed all the same: failing here must not leave it wider. */
-		detailf(err, sizeof(err), "narrowed, but not kept for a restart of the proxy: %s",
+		text_printf(err, sizeof(err), "narrowed, but not kept for a restart of the proxy: %s",
 		    strerror(-r));
 		reply = json_pack("{s:b, s:s, s:s, s:o}", "ok", 0, "error", "not_kept", "detail",
 		    err, "envelope", cur);
@@ -1322,7 +1333,7 @@ ctl_accept(struct proxy *p)
 		return;
 	}
 	c.rd = NULL;
-	c.deadline = mono_ms() + PROXY_CONTROL_MS;
+	c.deadline = clock_mono_ms() + PROXY_CONTROL_MS;
 	if (getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    len != sizeof(cred) || !proxy_control_uid_ok(cred.uid, geteuid())) {
 		ctl_finish(&c, ctl_error("forbidden", "only vmhost's user or root may narrow"));
@@ -1427,7 +1438,7 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		reading = !l.cut && p->outq_bytes < PROXY_OUTQ_MAX;
 		pthread_mutex_unlock(&p->mu);
 		if (l.cut) {
-			uint64_t now = mono_ms();
+			uint64_t now = clock_mono_ms();
 
 			if (cut_deadline == 0) {
 				cut_deadline = now + PROXY_FLUSH_MS;
@@ -1446,7 +1457,7 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		/* The control connections, then the listener while there is room;
 		 * the nearest control deadline bounds the wait. */
 		for (i = 0; i < p->n_ctls; i++) {
-			uint64_t now = mono_ms();
+			uint64_t now = clock_mono_ms();
 			int left = p->ctls[i].deadline > now ? (int)(p->ctls[i].deadline - now) : 0;
 
 			pfd[npfd].fd = p->ctls[i].fd;
@@ -1480,7 +1491,7 @@ proxy_serve(struct proxy *p, int fd, struct proxy_stats *ret)
 		 * each; backwards, since ctl_remove moves the last one into i. */
 		{
 			size_t n_polled = p->n_ctls;
-			uint64_t now = mono_ms();
+			uint64_t now = clock_mono_ms();
 
 			for (i = n_polled; i-- > 0;) {
 				if (pfd[2 + i].revents != 0) {
@@ -1569,7 +1580,7 @@ int
 proxy_connect(const char *path, uint32_t timeout_ms, int *ret_fd)
 {
 	struct sockaddr_un sa;
-	uint64_t deadline = mono_ms() + timeout_ms;
+	uint64_t deadline = clock_mono_ms() + timeout_ms;
 	size_t n = strlen(path);
 
 	if (n >= sizeof(sa.sun_path)) {
@@ -1594,7 +1605,7 @@ proxy_connect(const char *path, uint32_t timeout_ms, int *ret_fd)
 		if (e != ENOENT && e != ECONNREFUSED && e != EAGAIN && e != EINTR) {
 			return -e;
 		}
-		if (mono_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			return -ETIMEDOUT;
 		}
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {

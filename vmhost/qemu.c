@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define QEMU_ARGV_MAX      64
 #define QEMU_FD_PATH_MAX   32          /* "/proc/self/fd/" + an int */
 #define QEMU_DRAIN_MS      2000        /* console read after QEMU exited */
@@ -396,15 +398,6 @@ out:
 
 /* --- supervision --------------------------------------------------------- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Write all of buf; false if the destination is gone. */
 static bool
 write_all(int fd, const char *buf, size_t len)
@@ -482,7 +475,7 @@ qemu_supervise(const struct qemu_supervise *s, struct qemu_outcome *ret)
 
 	for (;;) {
 		struct pollfd pfd[2];
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		int timeout = -1, np = 1, pr;
 
 		if (!reaped) {
@@ -567,8 +560,8 @@ qemu_supervise(const struct qemu_supervise *s, struct qemu_outcome *ret)
 				if (o.stop_signal == 0) {
 					o.stop_signal = sig;
 					(void)kill(s->pid, SIGTERM);
-					kill_at = mono_ms() + (s->grace_ms != 0 ? s->grace_ms :
-					    QEMU_STOP_GRACE_MS);
+					kill_at = clock_mono_ms() +
+					    (s->grace_ms != 0 ? s->grace_ms : QEMU_STOP_GRACE_MS);
 				} else {
 					(void)kill(s->pid, SIGKILL);
 					o.killed = true;

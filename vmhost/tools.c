@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cjson.h"
+#include "clock.h"
 
 #define TOOLS_FILE_MODE   0644
 #define TOOLS_EXEC_PATH   "PATH=/usr/bin:/bin"
@@ -64,15 +65,6 @@ errname(int e)
 	const char *s = strerrorname_np(e);
 
 	return s != NULL ? s : "EIO";
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* --- paths ---------------------------------------------------------------- */
@@ -1016,7 +1008,7 @@ exec_run(const struct tools *t, const json_t *args, const struct tools_limits *l
 		set_err(err, "tool_failed", "%s", errname(-r));
 		goto out;
 	}
-	deadline = mono_ms() + timeout;
+	deadline = clock_mono_ms() + timeout;
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
@@ -1045,7 +1037,7 @@ exec_run(const struct tools *t, const json_t *args, const struct tools_limits *l
 	errc.fd = ep[0];
 	for (;;) {
 		struct pollfd pfd[2];
-		uint64_t now = mono_ms(), until;
+		uint64_t now = clock_mono_ms(), until;
 		nfds_t np = 0;
 		int pr;
 

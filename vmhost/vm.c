@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cjson.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "parse.h"
 
@@ -652,35 +653,17 @@ out:
 	return r;
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-nap_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 /* Wait until pid (with that start time) is gone; true if it is. */
 static bool
 wait_gone(pid_t pid, uint64_t start, uint32_t ms)
 {
-	uint64_t deadline = mono_ms() + ms;
+	uint64_t deadline = clock_mono_ms() + ms;
 
 	while (vm_pid_is(pid, start)) {
-		if (mono_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			return false;
 		}
-		nap_ms(VM_POLL_MS);
+		clock_sleep_ms(VM_POLL_MS);
 	}
 	return true;
 }
@@ -690,16 +673,16 @@ wait_gone(pid_t pid, uint64_t start, uint32_t ms)
 static int
 clean_after(const char *rundir, const char *name)
 {
-	uint64_t deadline = mono_ms() + VM_LOCK_RETRY_MS;
+	uint64_t deadline = clock_mono_ms() + VM_LOCK_RETRY_MS;
 	struct vm_run *r = NULL;
 	int rc;
 
 	for (;;) {
 		rc = run_acquire(rundir, name, false, &r);
-		if (rc != -EBUSY || mono_ms() >= deadline) {
+		if (rc != -EBUSY || clock_mono_ms() >= deadline) {
 			break;
 		}
-		nap_ms(VM_POLL_MS);
+		clock_sleep_ms(VM_POLL_MS);
 	}
 	if (rc == -ENOENT) {
 		return 0;

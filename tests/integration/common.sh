@@ -99,3 +99,44 @@ no_leaked_handles() {
 
 # Exit status for tests/run: the script itself worked; results are lines.
 finish() { exit 0; }
+
+# --- approvals (docs/approvals.md) ------------------------------------------
+# A software passkey (tests/tools/soft-passkey) stands in for the people
+# who approve "ask" operations; attestd checks its assertions as it would a
+# browser's.
+TOOLBIN=$(cd "${TOOLBIN:-$(dirname "${BASH_SOURCE[0]}")/../../build/tools}" 2>/dev/null && pwd)
+SOFT_PASSKEY="${TOOLBIN:-/nonexistent}/soft-passkey"
+APPROVALS_RP_ID=localhost
+APPROVALS_ORIGIN="https://localhost:8443"
+# A configuration member for write_config and the like.
+APPROVALS_CONFIG='"approvals":{"rp_id":"localhost","origins":["https://localhost:8443"]}'
+
+# passkey_new NAME KEYFILE [ALG]: a passkey for NAME; its enrolment record
+# goes to KEYFILE.enrol.
+passkey_new() {
+	"$SOFT_PASSKEY" new --approver "$1" --rp-id "$APPROVALS_RP_ID" ${3:+--alg "$3"} \
+	    --out "$2" >"$2.enrol"
+}
+
+# approval_digest AUD VM LAUNCH_DIGEST OP ARGS_JSON TTL REQUEST: the hex
+# digest of the canonical approval request, computed independently of
+# lib/approval.c.
+approval_digest() {
+	python3 - "$@" <<'PYEOF'
+import hashlib, json, sys
+aud, vm, ld, op, args, ttl, rid = sys.argv[1:8]
+def canon(o):
+    return json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+a = hashlib.sha256(canon(json.loads(args))).hexdigest()
+print(hashlib.sha256(canon({"args_sha256": a, "aud": aud, "launch_digest": ld, "op": op,
+                            "request": rid, "ttl": int(ttl), "v": 1, "vm": vm})).hexdigest())
+PYEOF
+}
+
+# approval_sign KEYFILE DIGEST [soft-passkey assert options]: one approval
+# object (its counter moves forward unless --counter says otherwise).
+approval_sign() {
+	local k="$1" d="$2"
+	shift 2
+	"$SOFT_PASSKEY" assert "$k" --challenge "$d" --origin "$APPROVALS_ORIGIN" "$@"
+}

@@ -243,6 +243,18 @@ usage_exit "mint --uses 0" "$CTL" --socket "$SOCK" mint "${BIND[@]}" --uses 0
 usage_exit "mint with --args-file and --args-sha256" "$CTL" --socket "$SOCK" mint "${BIND[@]}" \
     --args-sha256 "$LAUNCH"
 usage_exit "token without subcommand" "$CTL" token
+usage_exit "approvers without subcommand" "$CTL" --socket "$SOCK" approvers
+usage_exit "approvers add without FILE" "$CTL" --socket "$SOCK" approvers add
+usage_exit "approvers remove with a bad --credential" "$CTL" --socket "$SOCK" approvers remove \
+    alice --credential 'not base64url!'
+usage_exit "approvers remove with a bad name" "$CTL" --socket "$SOCK" approvers remove 'a b'
+printf '{"approver":"alice"}' >"$T/not-array.json"
+"$CTL" --socket "$SOCK" mint "${BIND[@]}" --approvals "$T/not-array.json" >/dev/null 2>"$T/err.txt"
+if [ $? -eq 1 ] && grep -q 'JSON array' "$T/err.txt"; then
+	pass "mint --approvals that is not an array: exit 1"
+else
+	fail "mint --approvals that is not an array"
+fi
 if "$CTL" --help | grep -q 'attenuate'; then pass "--help"; else fail "--help"; fi
 
 "$CTL" --socket "$SOCK" mint "${BIND[@]}" --ttl 999999 >"$T/err.json" 2>"$T/err.txt"

@@ -13,8 +13,8 @@ provision || { fail "attest-keys init"; finish; }
 write_config "$T/attestd.json"
 attestd_start --config "$T/attestd.json" || { fail "attestd starts"; finish; }
 ROOT=$(id -u)
-# Minting needs a VM attestd measured: a small one, allowing fs.write,
-# fs.read and fs.list; "exec" is "never" and every other tool absent.
+# Minting needs a VM attestd measured: a small one, allowing fs.write and
+# fs.list, asking for fs.read; "exec" is "never" and every other tool absent.
 measure_default '{"fs.write":"allow","fs.read":"ask","fs.list":"allow","exec":"never"}' ||
     { fail "measure a VM"; finish; }
 
@@ -28,6 +28,16 @@ if [ "$ROOT" = 0 ]; then
 	if [ "$(stat -c %G "$SOCK")" = nogroup ]; then pass "socket group"; else fail "socket group $(stat -c %G "$SOCK")"; fi
 fi
 
+# --- launches: what an approver asks before it shows a request -----------
+req GET "/v1/launches/$VM"
+expect "launches: a measured VM and its digest" 200 ".vm == \"$VM\" and .launch_digest == \"$LD\""
+req GET /v1/launches/vm-0000000000000000
+expect "launches: an unknown VM is 404" 404 '.error == "unknown_launch"'
+req GET "/v1/launches/bad%20id"
+expect "launches: a bad id is 400" 400 '.error == "bad_request"'
+req POST "/v1/launches/$VM" '{}'
+expect "launches: POST is 405" 405
+
 req POST /v1/mint "$MINT"
 expect "mint 200" 200 '(.token | startswith("w1.")) and (.jti | length) == 22 and .exp - .iat == 300'
 TOKEN=$(field .token)
@@ -39,8 +49,11 @@ else
 	fail "token kid $KID"
 fi
 
-req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.read","args_sha256":"'$LD'","ttl":3600,"uses":1000,"request":"req-12"}'
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.list","args_sha256":"'$LD'","ttl":3600,"uses":1000,"request":"req-12"}'
 expect "mint with args_sha256, ttl max, uses max" 200 '.exp - .iat == 3600'
+# fs.read is "ask": people's approvals are needed (tests/integration/test_approvals.sh).
+req POST /v1/mint '{"aud":"proxy","vm":"'$VM'","launch_digest":"'$LD'","op":"fs.read","args_sha256":"'$LD'","request":"req-13"}'
+expect "mint for an ask op without approvals: 403" 403 '.error == "approvals_required"'
 
 req POST /v1/verify '{"token":"'"$TOKEN"'"}'
 expect "verify in attestd" 200 '.mac == "ok"'

@@ -5,7 +5,9 @@
 # envelope, and warrant-agent calls made from inside the guest by a script
 # (/etc/warrant/run) in a cpio layer appended to its initrd. A host-side
 # approver answers the gated calls through the approval spool with tokens
-# from attestd (attestctl mint), or with tokens crafted with the proxy's
+# from attestd (attestctl mint, carrying the assertion of an enrolled
+# software passkey, as attestd requires for "ask" operations), or with
+# tokens crafted with the proxy's
 # real audience key where attestd would refuse to mint (another launch
 # digest for this VM; an already used token id for the second boot).
 #
@@ -66,6 +68,10 @@ if [ ! -f "$GUEST/vmlinuz" ] || [ ! -f "$GUEST/initrd.img" ] || [ ! -x "$GUEST/w
 	skip "proxy (no test guest or guest agent in build/guest: make guest)"
 	finish
 fi
+if [ ! -x "$SOFT_PASSKEY" ]; then
+	skip "proxy ($SOFT_PASSKEY is not built: make build/tools/soft-passkey)"
+	finish
+fi
 if ! grep -q 'etc/warrant/run' "$ROOT/guest/init"; then
 	skip "proxy (guest/init has no /etc/warrant/run hook yet)"
 	finish
@@ -76,7 +82,13 @@ GUEST="$T/base"
 
 tpm_start || { fail "proxy (swtpm did not start)"; finish; }
 provision || { fail "proxy (attest-keys init failed)"; finish; }
-attestd_start || { fail "proxy (attestd did not start)"; finish; }
+# fs.write is "ask": attestd mints it only with an enrolled person's
+# approval (docs/approvals.md).
+printf '{%s}\n' "$APPROVALS_CONFIG" >"$T/attestd.json"
+attestd_start --config "$T/attestd.json" || { fail "proxy (attestd did not start)"; finish; }
+passkey_new approver-1 "$T/passkey.key" ES256 &&
+    "$ATTESTCTL" --socket "$SOCK" approvers add "$T/passkey.key.enrol" >>"$T/check.log" 2>&1 ||
+    { fail "proxy (enrolling the approver's passkey failed)"; finish; }
 for _ in $(seq 1 50); do
 	[ -S "$LSOCK" ] && break
 	sleep 0.1
@@ -197,7 +209,7 @@ EOF
 # --- the approver: answers requests by the path they write -------------------
 cat >"$T/approver.py" <<'EOF'
 import base64, hashlib, hmac, json, os, subprocess, sys, time
-spool, attestctl, sock, vm2, ld2, log = sys.argv[1:7]
+spool, attestctl, sock, vm2, ld2, log, passkey, keyfile, origin = sys.argv[1:10]
 seen, saved = set(), {}
 def say(*a):
     print(*a, file=open(log, "a"), flush=True)
@@ -214,16 +226,29 @@ def drop(sub, rid, text, settle=0):
     if settle:
         time.sleep(settle)
     os.rename(tmp, os.path.join(spool, sub, rid))
+def approve(rq, args, vm, ld, ttl):
+    # The person's passkey signs the digest of exactly what is minted.
+    d = hashlib.sha256(canon({"args_sha256": hashlib.sha256(canon(args)).hexdigest(),
+                              "aud": "proxy", "launch_digest": ld, "op": rq["op"],
+                              "request": rq["id"], "ttl": ttl, "v": 1, "vm": vm})).hexdigest()
+    out = subprocess.run([passkey, "assert", keyfile, "--challenge", d, "--origin", origin],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        say("soft-passkey failed:", out.stderr)
+        return None
+    return [json.loads(out.stdout)]
 def mint(rq, args, vm=None, ld=None, ttl=None):
+    vm, ld, ttl = vm or rq["vm"], ld or rq["launch_digest"], ttl or 300
     af = os.path.join(spool, ".args-" + rq["id"])
+    pf = os.path.join(spool, ".approvals-" + rq["id"])
     open(af, "wb").write(canon(args))
-    cmd = [attestctl, "--socket", sock, "mint", "--aud", "proxy", "--vm", vm or rq["vm"],
-           "--launch-digest", ld or rq["launch_digest"], "--op", rq["op"], "--args-file", af,
-           "--request", rq["id"]]
-    if ttl:
-        cmd += ["--ttl", str(ttl)]
+    open(pf, "w").write(json.dumps(approve(rq, args, vm, ld, ttl)))
+    cmd = [attestctl, "--socket", sock, "mint", "--aud", "proxy", "--vm", vm,
+           "--launch-digest", ld, "--op", rq["op"], "--args-file", af,
+           "--request", rq["id"], "--ttl", str(ttl), "--approvals", pf]
     out = subprocess.run(cmd, capture_output=True, text=True)
     os.unlink(af)
+    os.unlink(pf)
     if out.returncode != 0:
         say("mint failed:", out.stderr)
         return None
@@ -236,7 +261,7 @@ def forge(rq, launch=None, jti=None):
     k = json.loads(out.stdout)
     now = int(time.time())
     kid = {"aud": "proxy", "epoch": k["epoch"], "gen": k["gen"], "mode": "epoch"}
-    claims = {"approvers": [], "args": rq["args_sha256"], "aud": "proxy",
+    claims = {"approvers": ["alice"], "args": rq["args_sha256"], "aud": "proxy",
               "exp": min(now + 120, k["not_after"]), "iat": max(now, k["not_before"]),
               "jti": jti or b64(os.urandom(16)), "launch": launch or rq["launch_digest"],
               "op": rq["op"], "request": rq["id"], "uses": 1, "vm": rq["vm"]}
@@ -269,9 +294,14 @@ while True:
             tok = mint(rq, rq["args"], ttl=1)
             time.sleep(2.5)
         elif path == "/gated/replay.txt":
+            # The second call is a new request: the used token's id comes
+            # back in a token for it, so only the used-id store refuses it.
             if "replay" not in saved:
                 saved["replay"] = mint(rq, rq["args"])
-            tok = saved["replay"]
+                tok = saved["replay"]
+            else:
+                jti = json.loads(unb64(saved["replay"].split(".")[2]))["jti"]
+                tok = forge(rq, jti=jti)
         elif path == "/gated/replay-boot2.txt":
             jti = json.loads(unb64(saved["replay"].split(".")[2]))["jti"]
             tok = forge(rq, jti=jti)
@@ -289,6 +319,7 @@ while True:
 EOF
 mkdir -m 0700 "$SPOOL"
 python3 "$T/approver.py" "$SPOOL" "$ATTESTCTL" "$SOCK" "$VM2" "$LD2" "$T/approver.log" \
+    "$SOFT_PASSKEY" "$T/passkey.key" "$APPROVALS_ORIGIN" \
     2>>"$T/approver.log" &
 APPROVER_PID=$!
 

@@ -344,6 +344,104 @@ test_load(void **state)
 	(void)rmdir(dir);
 }
 
+static void
+test_approvals(void **state)
+{
+	struct config *c = NULL;
+	char err[512];
+	char big[2048];
+	size_t i;
+	int n;
+
+	(void)state;
+	/* Absent: not configured, no quorum. */
+	assert_int_equal(parse("{}", &c, err, sizeof(err)), 0);
+	assert_false(c->approvals.configured);
+	assert_int_equal(config_quorum(c, "exec"), 0);
+	config_free(c);
+	c = NULL;
+
+	assert_int_equal(parse("{\"approvals\":{\"rp_id\":\"localhost\","
+	    "\"origins\":[\"https://localhost:8443\",\"https://approve.example.org\"],"
+	    "\"quorum\":{\"default\":1,\"ops\":{\"exec\":2,\"fs/write\":16}}}}",
+	    &c, err, sizeof(err)), 0);
+	assert_true(c->approvals.configured);
+	assert_string_equal(c->approvals.rp_id, "localhost");
+	assert_int_equal(c->approvals.n_origins, 2);
+	assert_string_equal(c->approvals.origins[1], "https://approve.example.org");
+	assert_int_equal(config_quorum(c, "exec"), 2);
+	assert_int_equal(config_quorum(c, "fs/write"), 16);
+	assert_int_equal(config_quorum(c, "fs.read"), 1);
+	config_free(c);
+	c = NULL;
+
+	/* The default quorum is 1 without a "quorum" member. */
+	assert_int_equal(parse("{\"approvals\":{\"rp_id\":\"a.b\",\"origins\":"
+	    "[\"https://a.b\"]}}", &c, err, sizeof(err)), 0);
+	assert_int_equal(config_quorum(c, "anything"), 1);
+	config_free(c);
+	c = NULL;
+	assert_int_equal(parse("{\"approvals\":{\"rp_id\":\"a.b\",\"origins\":"
+	    "[\"https://a.b\"],\"quorum\":{\"default\":3}}}", &c, err, sizeof(err)), 0);
+	assert_int_equal(config_quorum(c, "anything"), 3);
+	config_free(c);
+	c = NULL;
+
+	expect_error("{\"approvals\":1}", "approvals");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"extra\":1}}", "approvals.extra");
+	expect_error("{\"approvals\":{\"origins\":[\"https://x\"]}}", "approvals.rp_id");
+	expect_error("{\"approvals\":{\"rp_id\":\"\",\"origins\":[\"https://x\"]}}",
+	    "approvals.rp_id");
+	expect_error("{\"approvals\":{\"rp_id\":\"bad host\",\"origins\":[\"https://x\"]}}",
+	    "approvals.rp_id");
+	expect_error("{\"approvals\":{\"rp_id\":\"a..b\",\"origins\":[\"https://x\"]}}",
+	    "approvals.rp_id");
+	expect_error("{\"approvals\":{\"rp_id\":7,\"origins\":[\"https://x\"]}}",
+	    "approvals.rp_id");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\"}}", "approvals.origins");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[]}}", "approvals.origins");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":\"https://x\"}}",
+	    "approvals.origins");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"http://x\"]}}",
+	    "approvals.origins[0]");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://\"]}}",
+	    "approvals.origins[0]");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\","
+	    "\"https://x/path\"]}}", "approvals.origins[1]");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\","
+	    "\"https://x\"]}}", "approvals.origins[1]");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[1]}}",
+	    "approvals.origins[0]");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://a\",\"https://b\","
+	    "\"https://c\",\"https://d\",\"https://e\",\"https://f\",\"https://g\",\"https://h\","
+	    "\"https://i\"]}}", "approvals.origins");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"default\":0}}}", "approvals.quorum.default");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"default\":17}}}", "approvals.quorum.default");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"default\":\"2\"}}}", "approvals.quorum.default");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"min\":2}}}", "approvals.quorum.min");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"ops\":{\"exec\":0}}}}", "approvals.quorum.ops.exec");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"ops\":{\"exec\":17}}}}", "approvals.quorum.ops.exec");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"ops\":{\"bad op\":1}}}}", "approvals.quorum.ops");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":{\"ops\":[1]}}}", "approvals.quorum.ops");
+	expect_error("{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://x\"],"
+	    "\"quorum\":[]}}", "approvals.quorum");
+	/* An origin one character over 255. */
+	n = snprintf(big, sizeof(big), "{\"approvals\":{\"rp_id\":\"x\",\"origins\":[\"https://");
+	for (i = 0; i < 248; i++)
+		big[n++] = 'a';
+	(void)snprintf(big + n, sizeof(big) - (size_t)n, "\"]}}");
+	expect_error(big, "approvals.origins[0]");
+}
+
 int
 main(void)
 {
@@ -356,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_default_roles),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_approvals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "approval.h"
 #include "cjson.h"
 #include "envelope.h"
 #include "frame.h"
@@ -60,6 +61,8 @@ enum mock_mode {
 	MOCK_OTHER_OP,
 	MOCK_OTHER_AUD,
 	MOCK_EXPIRED,
+	MOCK_OTHER_REQUEST,
+	MOCK_NO_APPROVERS,
 	MOCK_FIXED,         /* return fixed_token as it is */
 	MOCK_DENY,
 	MOCK_TIMEOUT,
@@ -79,6 +82,7 @@ struct mock_gate {
 	const char *drop_during_wait;   /* a drop frame run while "the human decides" */
 	json_t *drop_reply;
 	atomic_int submits;
+	int64_t requested_ttl;
 };
 
 struct fx {
@@ -134,6 +138,9 @@ mock_get_key(void *ctx, const char *aud, uint32_t gen, uint64_t epoch, struct ve
 	return 0;
 }
 
+/* Tokens name an approver unless a case wants one that names none. */
+static bool mint_no_approvers;
+
 static char *
 mint(const char *aud, const char *vm, const char *launch, const char *op, const char *args_sha,
     int64_t iat, int64_t exp, const char *request)
@@ -159,6 +166,10 @@ mint(const char *aud, const char *vm, const char *launch, const char *op, const 
 	strcpy(c.args, args_sha);
 	c.uses = 1;
 	strcpy(c.request, request);
+	if (!mint_no_approvers) {
+		strcpy(c.approvers[0], "alice");
+		c.n_approvers = 1;
+	}
 	memset(key, strcmp(aud, "proxy") == 0 ? KEY_FILL : 0x11, sizeof(key));
 	assert_int_equal(token_encode(&k, &c, key, &s), 0);
 	return s;
@@ -180,6 +191,7 @@ mock_submit(void *ctx, const struct gate_request *r)
 	snprintf(m->id, sizeof(m->id), "%s", r->id);
 	snprintf(m->op, sizeof(m->op), "%s", r->op);
 	memcpy(m->args_sha256, r->args_sha256, sizeof(m->args_sha256));
+	m->requested_ttl = r->requested_ttl;
 	{
 		/* The digest the request carries is that of its canonical args. */
 		uint8_t h[32];
@@ -239,6 +251,17 @@ mock_wait(void *ctx, const char *id, uint64_t deadline_ms, const atomic_bool *ca
 	}
 	case MOCK_EXPIRED: {
 		tok = mint("proxy", VM_ID, DIGEST, m->op, m->args_sha256, now - 20, now - 10, id);
+		break;
+	}
+	case MOCK_OTHER_REQUEST: {
+		tok = mint("proxy", VM_ID, DIGEST, m->op, m->args_sha256, now, now + 300,
+		    "another-request");
+		break;
+	}
+	case MOCK_NO_APPROVERS: {
+		mint_no_approvers = true;
+		tok = mint("proxy", VM_ID, DIGEST, m->op, m->args_sha256, now, now + 300, id);
+		mint_no_approvers = false;
 		break;
 	}
 	case MOCK_FIXED: {
@@ -738,8 +761,24 @@ test_gated_runs_with_token(void **state)
 		char line[4096];
 		json_t *j;
 		struct token *t = NULL;
+		struct approval_request ar;
+		char digest[TOKEN_HEX256_LEN + 1];
 
+		/* The gated record carries the digest people sign. */
+		memset(&ar, 0, sizeof(ar));
+		strcpy(ar.request, f->mock.id);
+		strcpy(ar.aud, "proxy");
+		strcpy(ar.vm, VM_ID);
+		strcpy(ar.launch_digest, DIGEST);
+		strcpy(ar.op, "fs.write");
+		strcpy(ar.args_sha256, f->mock.args_sha256);
+		ar.ttl = f->mock.requested_ttl;
+		assert_int_equal(approval_digest_hex(&ar, digest), 0);
 		assert_non_null(fgets(line, sizeof(line), fp));
+		j = json_loads(line, 0, NULL);
+		assert_string_equal(json_string_value(json_object_get(j, "event")), "gated");
+		assert_string_equal(json_string_value(json_object_get(j, "digest")), digest);
+		json_decref(j);
 		assert_non_null(fgets(line, sizeof(line), fp));
 		fclose(fp);
 		j = json_loads(line, 0, NULL);
@@ -778,18 +817,21 @@ test_gated_refused_tokens(void **state)
 	expect_token_refused(f, MOCK_OTHER_OP, "/r4", "r4", "wrong_operation");
 	expect_token_refused(f, MOCK_OTHER_AUD, "/r5", "r5", "wrong_audience");
 	expect_token_refused(f, MOCK_EXPIRED, "/r6", "r6", "expired");
-	/* Used once: the same token for the same call a second time. */
+	expect_token_refused(f, MOCK_OTHER_REQUEST, "/r7", "r7", "wrong_request");
+	expect_token_refused(f, MOCK_NO_APPROVERS, "/r8", "r8", "no_approvers");
+	/* Used once: the same token for the same call a second time. The call
+	 * is a new request, so the token answers another one. */
 	f->mock.mode = MOCK_GOOD;
 	assert_null(call(f, GATED_WRITE(3, "/once")));
 	f->mock.fixed_token = strdup(f->mock.last_token);
 	assert_int_equal(unlink(strcat(strcpy(ev, f->ws), "/once")), 0);
-	expect_token_refused(f, MOCK_FIXED, "/once", "once", "already_used");
+	expect_token_refused(f, MOCK_FIXED, "/once", "once", "wrong_request");
 	audit_events(f, ev, sizeof(ev));
 	assert_non_null(strstr(ev, "gated token_refused gated token_refused"));
 	/* A restart: a new proxy, verifier and store on the same file. */
 	drop_proxy(f);
 	make_proxy(f, ENV_GATED, NULL, true);
-	expect_token_refused(f, MOCK_FIXED, "/once", "once", "already_used");
+	expect_token_refused(f, MOCK_FIXED, "/once", "once", "wrong_request");
 	assert_true(audit_count(f) > 0);
 }
 

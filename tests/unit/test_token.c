@@ -344,6 +344,39 @@ test_time(void **state)
 	free(s);
 }
 
+/* An approval token answers one request, and people made it. */
+static void
+test_request_and_approvers(void **state)
+{
+	struct token_expect e = expect_default();
+	struct token_kid k;
+	struct token_claims c;
+	const char *why = NULL;
+	char *s = mint(), *t = NULL;
+
+	(void)state;
+	e.request = "req-1";
+	assert_int_equal(verify(s, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "wrong_request");
+	e = expect_default();
+	e.need_approvers = true;
+	assert_int_equal(verify(s, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "no_approvers");
+
+	fill_claims(&k, &c);
+	snprintf(c.request, sizeof(c.request), "%s", "req-1");
+	snprintf(c.approvers[0], sizeof(c.approvers[0]), "%s", "alice");
+	c.n_approvers = 1;
+	assert_int_equal(token_encode(&k, &c, key, &t), 0);
+	e.request = "req-1";
+	assert_int_equal(verify(t, key, &e, NULL, &why), 0);
+	e.request = "req-2";
+	assert_int_equal(verify(t, key, &e, NULL, &why), -EPERM);
+	assert_string_equal(why, "wrong_request");
+	free(s);
+	free(t);
+}
+
 static void
 test_bindings(void **state)
 {
@@ -949,6 +982,7 @@ main(void)
 		cmocka_unit_test(test_other_generation_kid),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_bindings),
+		cmocka_unit_test(test_request_and_approvers),
 		cmocka_unit_test(test_attenuation),
 		cmocka_unit_test(test_uses_caveat),
 		cmocka_unit_test(test_caveat_json_rejects),
