@@ -61,10 +61,10 @@ int session_login_verify(const uint8_t process_key[32], const char *login_cookie
 
 /* Failed sign-ins: after k failures within the window (for an account, or
  * for an address), the next attempt is refused without looking at the
- * password until last_failure + min(250 ms * 2^(k-1), 30 s); at the
+ * password until last_failure + min(1 s * 2^(k-1), 30 s); at the
  * maximum, until the window has passed. Nothing sleeps: the refusal is an
  * answer (429), so wrong guesses cannot tie up the worker threads. */
-#define SESSION_THROTTLE_BASE_MS  250
+#define SESSION_THROTTLE_BASE_MS  1000
 #define SESSION_THROTTLE_MAX_MS   30000
 
 enum session_throttle {

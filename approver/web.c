@@ -603,6 +603,18 @@ login_post(struct ctx *c)
 	}
 	ok = known && r == 0 && !u.disabled;
 	if (!ok) {
+		/* The wait before the next attempt counts from this answer, not
+		 * from before the check: however long Argon2id took, the person
+		 * (or the guesser) waits the whole of it. */
+		int64_t done = (int64_t)time(NULL);
+
+		if (done != c->now) {
+			(void)pthread_mutex_lock(&c->w->login_lock);
+			if (store_login_failed_undo(c->st, rec_name, c->addr_key, c->now) == 0) {
+				(void)store_login_failed(c->st, rec_name, c->addr_key, done);
+			}
+			(void)pthread_mutex_unlock(&c->w->login_lock);
+		}
 		audit(c, rec_name, "login_failed", "", json_pack("{s:s,s:b}", "addr", c->addr,
 		    "disabled", known && u.disabled));
 		/* A lockout is audited once, by the failure that reaches it. */

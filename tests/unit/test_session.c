@@ -152,7 +152,7 @@ test_login_token(void **state)
 	assert_int_equal(session_login_verify(pk, c1, g), -EPERM);
 }
 
-/* The sign-in throttle: 250 ms * 2^(k-1) after the last failure, capped at
+/* The sign-in throttle: 1 s * 2^(k-1) after the last failure, capped at
  * 30 s, counted from the end of the stored second; locked at the maximum. */
 static void
 test_login_throttle(void **state)
@@ -163,28 +163,28 @@ test_login_throttle(void **state)
 	(void)state;
 	assert_int_equal(session_login_throttle(0, 0, 5, 900, end, &retry), SESSION_THROTTLE_OK);
 	assert_int_equal(retry, -1);
-	/* k = 1: 250 ms. */
-	assert_int_equal(session_login_throttle(1, last, 5, 900, end + 249, &retry),
+	/* k = 1: 1 s. */
+	assert_int_equal(session_login_throttle(1, last, 5, 900, end + 999, &retry),
 	    SESSION_THROTTLE_WAIT);
 	assert_int_equal(retry, 1);
-	assert_int_equal(session_login_throttle(1, last, 5, 900, end + 250, NULL),
+	assert_int_equal(session_login_throttle(1, last, 5, 900, end + 1000, NULL),
 	    SESSION_THROTTLE_OK);
 	/* Within the stored second, the wait still covers the whole delay. */
 	assert_int_equal(session_login_throttle(1, last, 5, 900, last * 1000, &retry),
 	    SESSION_THROTTLE_WAIT);
 	assert_int_equal(retry, 2);
-	/* k = 4: 2 s; k = 5..: doubling up to 30 s. */
-	assert_int_equal(session_login_throttle(4, last, 50, 900, end + 1999, &retry),
+	/* k = 4: 8 s; k = 5..: doubling up to 30 s. */
+	assert_int_equal(session_login_throttle(4, last, 50, 900, end + 7999, &retry),
 	    SESSION_THROTTLE_WAIT);
 	assert_int_equal(retry, 1);
 	assert_int_equal(session_login_throttle(4, last, 50, 900, end, &retry),
 	    SESSION_THROTTLE_WAIT);
-	assert_int_equal(retry, 2);
-	assert_int_equal(session_login_throttle(4, last, 50, 900, end + 2000, &retry),
+	assert_int_equal(retry, 8);
+	assert_int_equal(session_login_throttle(4, last, 50, 900, end + 8000, &retry),
 	    SESSION_THROTTLE_OK);
-	assert_int_equal(session_login_throttle(8, last, 50, 900, end, &retry),
+	assert_int_equal(session_login_throttle(6, last, 50, 900, end, &retry),
 	    SESSION_THROTTLE_WAIT);
-	assert_int_equal(retry, 30);   /* 250 * 128 = 32 s, capped */
+	assert_int_equal(retry, 30);   /* 1 s * 32 = 32 s, capped */
 	assert_int_equal(session_login_throttle(49, last, 50, 900, end + 29999, &retry),
 	    SESSION_THROTTLE_WAIT);
 	assert_int_equal(retry, 1);
