@@ -27,6 +27,7 @@ static const char style_css[] =
 "th { font-weight: 600; }\n"
 "dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.3rem 1rem; }\n"
 "dt { font-weight: 600; }\n"
+"code.args { overflow-wrap: anywhere; font-size: 0.9em; }\n"
 "dd { margin: 0; overflow-wrap: anywhere; }\n"
 "pre, code { font-family: ui-monospace, \"DejaVu Sans Mono\", monospace; font-size: 0.95rem; }\n"
 "pre { background: var(--panel); padding: 0.75rem; overflow-x: auto; white-space: pre-wrap;\n"

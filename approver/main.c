@@ -61,7 +61,7 @@ static const char usage_text[] =
 "  user list\n"
 "      the accounts: name, role, disabled, created\n"
 "  passkey list NAME\n"
-"      a person's passkeys\n"
+"      a person's passkeys, with each key's fingerprint (for root to compare)\n"
 "  passkey export NAME [--credential B64URL]\n"
 "      the enrolment record of the newest (or the given) passkey, as JSON, for\n"
 "      'attestctl approvers add'\n"
@@ -858,15 +858,17 @@ static int
 cred_pick(const struct store_credential *c, void *arg)
 {
 	struct cred_pick *p = arg;
-	char id[WEBAUTHN_CRED_ID_MAX * 2], when[32];
+	char id[WEBAUTHN_CRED_ID_MAX * 2], when[32], fp[WEBAUTHN_FP_MAX];
 
 	if (p->print) {
 		if (b64url_encode(c->cred.id, c->cred.id_len, id, sizeof(id)) < 0) {
 			return -EIO;
 		}
 		format_time(c->created, when);
-		printf("%-6s  %10u  %-20s  %s  %s\n", webauthn_alg_name(c->cred.alg) != NULL ?
+		/* The fingerprint the person reads to root (docs/approvals.md). */
+		printf("%-6s  %10u  %-20s  %-50s  %s  %s\n", webauthn_alg_name(c->cred.alg) != NULL ?
 		    webauthn_alg_name(c->cred.alg) : "?", c->cred.sign_count, when,
+		    webauthn_fingerprint(&c->cred, fp) == 0 ? fp : "?",
 		    c->label[0] != '\0' ? c->label : "-", id);
 		p->found = true;
 		return 0;
@@ -989,8 +991,8 @@ cmd_passkey(const char *state_dir, int argc, char **argv)
 			goto out;
 		}
 		p->print = true;
-		printf("%-6s  %10s  %-20s  %s  %s\n", "ALG", "SIGN_COUNT", "CREATED", "LABEL",
-		    "CREDENTIAL");
+		printf("%-6s  %10s  %-20s  %-50s  %s  %s\n", "ALG", "SIGN_COUNT", "CREATED",
+		    "FINGERPRINT", "LABEL", "CREDENTIAL");
 		r = store_credential_list(st, u.id, cred_pick, p);
 		if (r == 0 && !p->found) {
 			printf("(%s has no passkey)\n", u.name);

@@ -1,9 +1,12 @@
 #include "pages.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "b64url.h"
+#include "cjson.h"
 
 void
 pages_begin(struct html *h, const char *title, const struct pages_user *u, const char *script)
@@ -138,6 +141,7 @@ pages_requests_begin(struct html *h, const char *title, const char *action, cons
 	}
 	html_raw(h, "<table id=\"requests\">\n<caption class=\"muted\">Newest first</caption>\n"
 	    "<thead><tr><th scope=\"col\">Request</th><th scope=\"col\">Operation</th>"
+	    "<th scope=\"col\">Arguments</th>"
 	    "<th scope=\"col\">VM</th><th scope=\"col\">Agent's reason</th>"
 	    "<th scope=\"col\">State</th><th scope=\"col\">Submitted</th>"
 	    "<th scope=\"col\">Decisions</th></tr></thead>\n<tbody>\n");
@@ -169,6 +173,8 @@ pages_requests_row(struct html *h, const struct store_request *r)
 	html_textz(h, r->ar.request);
 	html_raw(h, "</a></th><td><code>");
 	html_textz(h, r->ar.op);
+	html_raw(h, "</code></td><td><code class=\"args\">");
+	text_clipped(h, r->args_json != NULL ? r->args_json : "", 80);
 	html_raw(h, "</code></td><td><code>");
 	html_textz(h, r->ar.vm);
 	html_raw(h, "</code></td><td>");
@@ -208,7 +214,7 @@ pages_requests_end(struct html *h, int64_t rows, const char *action, const char 
     const char *op, const char *vm, uint64_t page, bool more)
 {
 	if (rows == 0) {
-		html_raw(h, "<tr><td colspan=\"7\">No requests.</td></tr>\n");
+		html_raw(h, "<tr><td colspan=\"8\">No requests.</td></tr>\n");
 	}
 	html_raw(h, "</tbody>\n</table>\n");
 	if (page > 1 || more) {
@@ -436,6 +442,10 @@ pages_passkeys_begin(struct html *h, const char *csrf)
 	html_raw(h, "<p>A passkey signs each approval. After you add one, give its enrolment "
 	    "record to root on the attestd host, who runs <code>attestctl approvers add "
 	    "FILE</code> with it; until then attestd refuses its signatures.</p>\n"
+	    "<p>Then read your passkey's fingerprint (<code>SHA256:</code>&hellip;) to root "
+	    "yourself, in person or by phone: root compares it with the one "
+	    "<code>attestctl approvers add</code> prints before enrolling, so that a record "
+	    "changed on its way cannot enrol someone else's key under your name.</p>\n"
 	    "<p id=\"js-error\" role=\"alert\" hidden></p>\n"
 	    "<form method=\"post\" action=\"/passkeys\" id=\"passkey-form\">\n"
 	    "<input type=\"hidden\" name=\"csrf\" value=\"");
@@ -450,20 +460,48 @@ pages_passkeys_begin(struct html *h, const char *csrf)
 	    "the browser's WebAuthn interface is only reachable from a script.</p></noscript>\n"
 	    "</form>\n<h2>Your passkeys</h2>\n<table id=\"passkeys\">\n<thead><tr>"
 	    "<th scope=\"col\">Name</th><th scope=\"col\">Algorithm</th>"
-	    "<th scope=\"col\">Added</th><th scope=\"col\">Enrolment record</th></tr></thead>\n"
+	    "<th scope=\"col\">Fingerprint</th><th scope=\"col\">Added</th><th scope=\"col\">Enrolment record</th></tr></thead>\n"
 	    "<tbody>\n");
+}
+
+/* The fingerprint of the key in an enrolment record, computed from the
+ * record itself so that it is that of the text root is given. */
+static int
+record_fingerprint(const char *record, char ret[WEBAUTHN_FP_MAX])
+{
+	struct webauthn_credential c;
+	json_t *j = NULL;
+	const char *pk;
+	int r = -EINVAL;
+
+	memset(&c, 0, sizeof(c));
+	if (cjson_parse(record, strlen(record), 8192, &j) != 0) {
+		goto out;
+	}
+	pk = cjson_get_str(j, "public_key");
+	if (webauthn_alg_parse(cjson_get_str(j, "alg"), &c.alg) != 0 || pk == NULL ||
+	    b64url_decode(pk, strlen(pk), c.pk, sizeof(c.pk), &c.pk_len) != 0) {
+		goto out;
+	}
+	r = webauthn_fingerprint(&c, ret);
+out:
+	json_decref(j);
+	return r;
 }
 
 void
 pages_passkey_row(struct html *h, const struct store_credential *c, const char *record)
 {
 	const char *alg = webauthn_alg_name(c->cred.alg);
+	char fp[WEBAUTHN_FP_MAX];
 
 	html_raw(h, "<tr><th scope=\"row\">");
 	html_textz(h, c->label[0] != '\0' ? c->label : "passkey");
 	html_raw(h, "</th><td>");
 	html_textz(h, alg != NULL ? alg : "?");
-	html_raw(h, "</td><td>");
+	html_raw(h, "</td><td><code class=\"fingerprint\">");
+	html_textz(h, webauthn_fingerprint(&c->cred, fp) == 0 ? fp : "?");
+	html_raw(h, "</code></td><td>");
 	html_time(h, c->created);
 	html_raw(h, "</td><td><pre class=\"record\">");
 	html_textz(h, record);
@@ -474,14 +512,21 @@ void
 pages_passkeys_end(struct html *h, int64_t rows, const char *newest_record)
 {
 	if (rows == 0) {
-		html_raw(h, "<tr><td colspan=\"4\">No passkey yet.</td></tr>\n");
+		html_raw(h, "<tr><td colspan=\"5\">No passkey yet.</td></tr>\n");
 	}
 	html_raw(h, "</tbody>\n</table>\n");
 	if (newest_record != NULL) {
+		char fp[WEBAUTHN_FP_MAX];
+
 		html_raw(h, "<h2>Enrolment record of your newest passkey</h2>\n"
 		    "<p>Save it as a file and give it to root, who runs:</p>\n"
 		    "<pre>attestctl approvers add FILE</pre>\n<pre id=\"enrolment\">");
 		html_textz(h, newest_record);
-		html_raw(h, "</pre>\n");
+		html_raw(h, "</pre>\n<p>Its key's fingerprint:</p>\n<pre id=\"fingerprint\">");
+		html_textz(h, record_fingerprint(newest_record, fp) == 0 ? fp : "?");
+		html_raw(h, "</pre>\n<p>Read this fingerprint to root yourself, in person or by "
+		    "phone, not by the same way the record travels. <code>attestctl approvers "
+		    "add</code> prints the fingerprint of the key it is about to enrol; root enrols "
+		    "only if it is the same as the one you read.</p>\n");
 	}
 }

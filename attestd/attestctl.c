@@ -26,6 +26,7 @@
 #include "token.h"
 #include "uhttp.h"
 #include "verifier.h"
+#include "webauthn.h"
 
 #define DEFAULT_SOCKET  "/run/warrant/attestd.sock"
 #define ARGS_MAX        (64 * 1024)     /* attestd's request body cap */
@@ -49,10 +50,14 @@ static const char usage_text[] =
 "       [--approvals FILE]\n"
 "      ask attestd for a token; prints {\"token\",\"jti\",\"exp\",\"iat\"}; FILE is\n"
 "      a JSON array of approvals (docs/approvals.md), needed for \"ask\" operations\n"
-"  approvers add FILE|-\n"
-"      enrol a passkey credential from its enrolment record (admin role)\n"
+"  approvers add [--yes] FILE|-\n"
+"      enrol a passkey credential from its enrolment record (admin role); prints\n"
+"      the person, credential id, algorithm and key fingerprint first and asks\n"
+"      before enrolling; --yes enrols without asking (needed when standard input\n"
+"      is not a terminal)\n"
 "  approvers list [--json]\n"
-"      the enrolled people, their credentials and counters, and the quorum policy\n"
+"      the enrolled people, their credentials, key fingerprints and counters, and\n"
+"      the quorum policy\n"
 "  approvers remove NAME [--credential ID]\n"
 "      remove a person, or one of their credentials\n"
 "  verify --aud A [--vm ID] [--launch-digest HEX] [--op OP]\n"
@@ -541,6 +546,87 @@ approvers_request(const char *sock, const char *what, const char *method, const 
 	return r;
 }
 
+/* What root is about to enrol, read from the record itself: the approver
+ * service that produced it may be compromised, so the fingerprint shown
+ * is computed here, from the very bytes attestd is sent, for root to
+ * compare with the one the person reads off their own Passkeys page.
+ * attestd checks the record fully; this takes only what is shown. */
+struct enrol_summary {
+	char approver[TOKEN_ID_MAX + 1];
+	char cred_id[4 * ((WEBAUTHN_CRED_ID_MAX + 2) / 3) + 1];
+	struct webauthn_credential cred;
+	char fp[WEBAUTHN_FP_MAX];
+};
+
+static int
+summarize_record(const char *buf, size_t len, struct enrol_summary *ret, const char **ret_bad)
+{
+	struct enrol_summary e;
+	json_t *root = NULL;
+	const json_t *v;
+	const char *bad = "the record is not a strict JSON object", *str;
+	int r = -EINVAL;
+
+	memset(&e, 0, sizeof(e));
+	if (cjson_parse(buf, len, ENROLMENT_MAX, &root) != 0 || !json_is_object(root)) {
+		goto out;
+	}
+	bad = "field 'approver'";
+	v = json_object_get(root, "approver");
+	str = json_string_value(v);
+	if (str == NULL || strlen(str) != json_string_length(v) || strlen(str) > TOKEN_ID_MAX ||
+	    parse_ident(str, TOKEN_ID_MAX) != 0) {
+		goto out;
+	}
+	memcpy(e.approver, str, strlen(str) + 1);
+	bad = "field 'credential_id'";
+	str = cjson_get_str(root, "credential_id");
+	if (str == NULL || b64url_decode(str, strlen(str), e.cred.id, sizeof(e.cred.id),
+	    &e.cred.id_len) != 0 || e.cred.id_len == 0 ||
+	    b64url_encode(e.cred.id, e.cred.id_len, e.cred_id, sizeof(e.cred_id)) < 0) {
+		goto out;
+	}
+	bad = "field 'alg'";
+	if (webauthn_alg_parse(cjson_get_str(root, "alg"), &e.cred.alg) != 0) {
+		goto out;
+	}
+	bad = "field 'public_key'";
+	str = cjson_get_str(root, "public_key");
+	if (str == NULL || b64url_decode(str, strlen(str), e.cred.pk, sizeof(e.cred.pk),
+	    &e.cred.pk_len) != 0 || webauthn_fingerprint(&e.cred, e.fp) != 0) {
+		goto out;
+	}
+	*ret = e;
+	r = 0;
+out:
+	if (r != 0 && ret_bad != NULL) {
+		*ret_bad = bad;
+	}
+	json_decref(root);
+	return r;
+}
+
+/* Ask on the terminal; only "y" or "yes" enrols. */
+static bool
+confirm_enrol(const char *name)
+{
+	char line[64];
+	size_t n;
+
+	fprintf(stderr, "Enrol this key for %s? [y/N] ", name);
+	fflush(stderr);
+	/* FILE "-" read the record from this terminal up to end-of-file. */
+	clearerr(stdin);
+	if (fgets(line, sizeof(line), stdin) == NULL) {
+		fputc('\n', stderr);
+		return false;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0 ||
+	    strcmp(line, "YES") == 0 || strcmp(line, "Yes") == 0;
+}
+
 static void
 print_approvers_table(const json_t *rep)
 {
@@ -562,14 +648,17 @@ print_approvers_table(const json_t *rep)
 		}
 		printf("\n");
 	}
-	printf("%-20s %-6s %10s %12s  %s\n", "APPROVER", "ALG", "COUNTER", "ADDED", "CREDENTIAL");
+	printf("%-20s %-6s %10s %12s  %-50s  %s\n", "APPROVER", "ALG", "COUNTER", "ADDED",
+	    "FINGERPRINT", "CREDENTIAL");
 	json_array_foreach(people, i, p) {
 		json_array_foreach(json_object_get(p, "credentials"), j, c) {
-			printf("%-20s %-6s %10lld %12lld  %s\n", cjson_get_str(p, "name"),
+			const char *fp = cjson_get_str(c, "fingerprint");
+
+			printf("%-20s %-6s %10lld %12lld  %-50s  %s\n", cjson_get_str(p, "name"),
 			    cjson_get_str(c, "alg"),
 			    (long long)json_integer_value(json_object_get(c, "sign_count")),
 			    (long long)json_integer_value(json_object_get(c, "added")),
-			    cjson_get_str(c, "id"));
+			    fp != NULL ? fp : "?", cjson_get_str(c, "id"));
 		}
 	}
 	if (json_array_size(people) == 0) {
@@ -580,8 +669,11 @@ print_approvers_table(const json_t *rep)
 static int
 cmd_approvers(const char *sock, int argc, char **argv)
 {
-	enum { O_JSON, O_CRED };
-	struct args_opt opts[] = { ARGS_FLAG("json"), ARGS_OPT("credential"), ARGS_END };
+	enum { O_JSON, O_CRED, O_YES };
+	struct args_opt opts[] = { ARGS_FLAG("json"), ARGS_OPT("credential"), ARGS_FLAG("yes"),
+	    ARGS_END };
+	struct enrol_summary *sum = NULL;
+	const char *bad = NULL;
 	struct args a;
 	json_t *rep = NULL;
 	char *body = NULL, path[2048];
@@ -604,12 +696,43 @@ cmd_approvers(const char *sock, int argc, char **argv)
 		if (a.n_pos != 2 || opts[O_JSON].set || opts[O_CRED].value != NULL) {
 			return usage_error("approvers add: expected exactly one FILE (or '-')");
 		}
+		if (!opts[O_YES].set && !isatty(STDIN_FILENO)) {
+			/* Nobody to ask: a script must say that it has compared. */
+			return usage_error("approvers add: standard input is not a terminal, so there "
+			    "is no one to confirm the enrolment: compare the key's fingerprint with "
+			    "the person first, then give --yes");
+		}
 		r = read_record(a.pos[1], &body, &len);
 		if (r != 0) {
 			fprintf(stderr, "attestctl: approvers add: %s: %s\n", a.pos[1],
 			    r == -EFBIG ? "larger than 8192 bytes" : r == -ELOOP ?
 			    "is a symbolic link" : strerror(-r));
 			return EXIT_FAIL;
+		}
+		sum = calloc(1, sizeof(*sum));
+		if (sum == NULL) {
+			rc = fail_msg("approvers add", strerror(ENOMEM));
+			goto out;
+		}
+		if (summarize_record(body, len, sum, &bad) != 0) {
+			fprintf(stderr, "attestctl: approvers add: %s is not an enrolment record: %s\n",
+			    strcmp(a.pos[1], "-") == 0 ? "standard input" : a.pos[1], bad);
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		fprintf(stderr, "About to enrol:\n"
+		    "  person:         %s\n"
+		    "  credential id:  %s\n"
+		    "  algorithm:      %s\n"
+		    "  fingerprint:    %s\n"
+		    "Ask %s to read you the fingerprint their Passkeys page shows, in person or\n"
+		    "by phone, not through the approver; enrol only if the two are the same.\n",
+		    sum->approver, sum->cred_id, webauthn_alg_name(sum->cred.alg), sum->fp,
+		    sum->approver);
+		if (!opts[O_YES].set && !confirm_enrol(sum->approver)) {
+			fprintf(stderr, "attestctl: approvers add: not enrolled\n");
+			rc = EXIT_FAIL;
+			goto out;
 		}
 		if (approvers_request(sock, "approvers add", "POST", "/v1/approvers", body, len,
 		    &status, &rep) != 0) {
@@ -623,7 +746,7 @@ cmd_approvers(const char *sock, int argc, char **argv)
 		print_json(rep);
 		rc = EXIT_OK;
 	} else if (strcmp(a.pos[0], "list") == 0) {
-		if (a.n_pos != 1 || opts[O_CRED].value != NULL) {
+		if (a.n_pos != 1 || opts[O_CRED].value != NULL || opts[O_YES].set) {
 			return usage_error("approvers list: takes only --json");
 		}
 		if (approvers_request(sock, "approvers list", "GET", "/v1/approvers", NULL, 0,
@@ -646,7 +769,7 @@ cmd_approvers(const char *sock, int argc, char **argv)
 		uint8_t id[1024];
 		size_t idlen = 0;
 
-		if (a.n_pos != 2 || opts[O_JSON].set) {
+		if (a.n_pos != 2 || opts[O_JSON].set || opts[O_YES].set) {
 			return usage_error("approvers remove: expected NAME [--credential ID]");
 		}
 		if ((rc = check_ident("approvers remove: NAME", a.pos[1])) != 0) {
@@ -679,6 +802,7 @@ cmd_approvers(const char *sock, int argc, char **argv)
 out:
 	json_decref(rep);
 	free(body);
+	free(sum);
 	return rc;
 }
 

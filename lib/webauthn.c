@@ -20,6 +20,7 @@
 #include <fido/es256.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "b64url.h"
@@ -51,6 +52,54 @@ printable(const char *s, size_t len, char *out, size_t outsz)
 		o += 3;
 	}
 	out[o] = '\0';
+}
+
+int
+webauthn_fingerprint(const struct webauthn_credential *c, char ret[WEBAUTHN_FP_MAX])
+{
+	static const char prefix[] = "SHA256:";
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	unsigned char enc[4 * ((SHA256_DIGEST_LENGTH + 2) / 3) + 1];
+	size_t n;
+	int len;
+
+	if (c == NULL || ret == NULL) {
+		return -EINVAL;
+	}
+	switch (c->alg) {
+	case WEBAUTHN_ALG_ES256: {
+		if (c->pk_len != 65 || c->pk[0] != 0x04) {
+			return -EINVAL;
+		}
+		break;
+	}
+	case WEBAUTHN_ALG_EDDSA: {
+		if (c->pk_len != 32) {
+			return -EINVAL;
+		}
+		break;
+	}
+	default: {
+		return -ENOTSUP;
+	}
+	}
+	if (SHA256(c->pk, c->pk_len, md) == NULL) {
+		return -EIO;
+	}
+	len = EVP_EncodeBlock(enc, md, (int)sizeof(md));
+	if (len != (int)sizeof(enc) - 1) {
+		return -EIO;
+	}
+	/* OpenSSH drops the padding: 32 bytes give 43 characters and one '='. */
+	for (n = (size_t)len; n > 0 && enc[n - 1] == '='; n--) {
+	}
+	if (sizeof(prefix) - 1 + n + 1 > WEBAUTHN_FP_MAX) {
+		return -EIO;
+	}
+	memcpy(ret, prefix, sizeof(prefix) - 1);
+	memcpy(ret + sizeof(prefix) - 1, enc, n);
+	ret[sizeof(prefix) - 1 + n] = '\0';
+	return 0;
 }
 
 const char *

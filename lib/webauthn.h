@@ -73,6 +73,16 @@ int webauthn_verify_assertion(const struct webauthn_rp *rp, const uint8_t challe
     const uint8_t *sig, size_t sig_len,
     uint32_t *ret_sign_count, char *detail, size_t detailsz);
 
+/* A key's fingerprint, for people to compare out of band (root reads the
+ * one `attestctl approvers add` prints, the person the one the approver's
+ * Passkeys page shows): "SHA256:" and the unpadded standard base64 of
+ * SHA-256 over the raw public key (ES256: the 65 bytes 04||x||y; EdDSA:
+ * the 32 bytes), as OpenSSH prints key fingerprints. -EINVAL for a key
+ * that does not fit its algorithm, -ENOTSUP for another algorithm; ret
+ * is written only on success. */
+#define WEBAUTHN_FP_MAX           51     /* "SHA256:" + 43 characters + NUL */
+int webauthn_fingerprint(const struct webauthn_credential *c, char ret[WEBAUTHN_FP_MAX]);
+
 /* "ES256" / "EdDSA" and back: -EINVAL for anything else. */
 const char *webauthn_alg_name(int alg);
 int webauthn_alg_parse(const char *name, int *ret);

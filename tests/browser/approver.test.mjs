@@ -114,7 +114,7 @@ async function enrol(p, suffix = '') {
 	}
 	const f = join(WORK, `enrol-${p.name}${suffix}.json`);
 	writeFileSync(f, text);
-	attestctl('approvers', 'add', f);
+	attestctl('approvers', 'add', '--yes', f);
 	return record;
 }
 

@@ -71,7 +71,7 @@ try {
 	const { text } = await enrolPasskey(alice.page, BASE);
 	const f = join(WORK, 'bench-enrol.json');
 	writeFileSync(f, text);
-	execFileSync(ATTESTCTL, ['--socket', ATTESTD_SOCK, 'approvers', 'add', f], { stdio: 'ignore' });
+	execFileSync(ATTESTCTL, ['--socket', ATTESTD_SOCK, 'approvers', 'add', '--yes', f], { stdio: 'ignore' });
 
 	let sentAt = 0;
 	alice.page.on('request', (r) => {

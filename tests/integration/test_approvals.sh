@@ -54,10 +54,10 @@ passkey_new dave "$T/dave-other-rp.key" ES256 ||
     { fail "soft-passkey makes credentials"; finish; }
 ok=1
 for k in alice alice2 bob carol; do
-	"$CTL" --socket "$SOCK" approvers add "$T/$k.key.enrol" >>"$T/check.log" 2>&1 || ok=0
+	"$CTL" --socket "$SOCK" approvers add --yes "$T/$k.key.enrol" >>"$T/check.log" 2>&1 || ok=0
 done
 if [ "$ok" = 1 ]; then pass "attestctl approvers add (alice twice, bob, carol)"; else fail "attestctl approvers add"; fi
-if "$CTL" --socket "$SOCK" approvers add - <"$T/alice.key.enrol" >"$T/dup.out" 2>>"$T/check.log"; then
+if "$CTL" --socket "$SOCK" approvers add --yes - <"$T/alice.key.enrol" >"$T/dup.out" 2>>"$T/check.log"; then
 	fail "enrolling a credential twice is refused"
 elif jq -e '.error == "credential_exists"' >/dev/null <"$T/dup.out"; then
 	pass "enrolling a credential twice is refused (409 credential_exists)"
@@ -87,6 +87,27 @@ if "$CTL" --socket "$SOCK" approvers list >"$T/list.txt" 2>>"$T/check.log" &&
 	pass "attestctl approvers list (table)"
 else
 	fail "attestctl approvers list: $(cat "$T/list.txt")"
+fi
+
+# The fingerprint root compares with the person's: SHA-256 of the raw key,
+# computed here independently of attestd and attestctl.
+want=$(jq -r .public_key "$T/alice.key.enrol" | tr '_-' '/+' | base64 -d 2>/dev/null |
+    openssl dgst -sha256 -binary | openssl base64 -A | tr -d '=')
+req GET /v1/approvers
+expect "GET /v1/approvers: each credential's fingerprint" 200 \
+    "[.approvers[].credentials[].fingerprint] | index(\"SHA256:$want\") != null"
+if "$CTL" --socket "$SOCK" approvers add --yes "$T/alice.key.enrol" 2>"$T/summary.txt" >/dev/null;
+    grep -q "SHA256:$want" "$T/summary.txt"; then
+	pass "approvers add prints the fingerprint before it enrols"
+else
+	fail "approvers add summary: $(cat "$T/summary.txt")"
+fi
+"$CTL" --socket "$SOCK" approvers add "$T/bob.key.enrol" </dev/null >"$T/noyes.out" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && grep -q -- "--yes" "$T/noyes.out"; then
+	pass "approvers add without a terminal and without --yes refuses (exit 2)"
+else
+	fail "approvers add without --yes: exit $rc, $(cat "$T/noyes.out")"
 fi
 
 # --- ask operations ------------------------------------------------------------

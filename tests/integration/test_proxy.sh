@@ -87,7 +87,7 @@ provision || { fail "proxy (attest-keys init failed)"; finish; }
 printf '{%s}\n' "$APPROVALS_CONFIG" >"$T/attestd.json"
 attestd_start --config "$T/attestd.json" || { fail "proxy (attestd did not start)"; finish; }
 passkey_new approver-1 "$T/passkey.key" ES256 &&
-    "$ATTESTCTL" --socket "$SOCK" approvers add "$T/passkey.key.enrol" >>"$T/check.log" 2>&1 ||
+    "$ATTESTCTL" --socket "$SOCK" approvers add --yes "$T/passkey.key.enrol" >>"$T/check.log" 2>&1 ||
     { fail "proxy (enrolling the approver's passkey failed)"; finish; }
 for _ in $(seq 1 50); do
 	[ -S "$LSOCK" ] && break

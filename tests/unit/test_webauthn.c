@@ -745,6 +745,92 @@ test_register_then_assert(void **state)
 	}
 }
 
+/* Fixed keys, fingerprints computed apart from this code (Python's
+ * hashlib and base64, checked with `openssl dgst -sha256 -binary |
+ * openssl base64`): the P-256 base point as 04||x||y, and the Ed25519
+ * public key of RFC 8032's first test vector. */
+static void
+test_fingerprint(void **state)
+{
+	static const uint8_t p256_g[65] = {
+		0x04,
+		0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
+		0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45,
+		0xd8, 0x98, 0xc2, 0x96,
+		0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f,
+		0x9e, 0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68,
+		0x37, 0xbf, 0x51, 0xf5,
+	};
+	static const uint8_t ed_rfc8032[32] = {
+		0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64,
+		0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68,
+		0xf7, 0x07, 0x51, 0x1a,
+	};
+	struct webauthn_credential c;
+	char fp[WEBAUTHN_FP_MAX];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.alg = WEBAUTHN_ALG_ES256;
+	memcpy(c.pk, p256_g, sizeof(p256_g));
+	c.pk_len = sizeof(p256_g);
+	assert_int_equal(webauthn_fingerprint(&c, fp), 0);
+	assert_string_equal(fp, "SHA256:aYvqY9xEo0RmP/FCmuoQhC3ye2uZHvJYZrLGwCzcxb4");
+	assert_int_equal(strlen(fp), WEBAUTHN_FP_MAX - 1);
+
+	/* The credential id and counter are not part of it. */
+	c.id[0] = 1;
+	c.id_len = 1;
+	c.sign_count = 7;
+	assert_int_equal(webauthn_fingerprint(&c, fp), 0);
+	assert_string_equal(fp, "SHA256:aYvqY9xEo0RmP/FCmuoQhC3ye2uZHvJYZrLGwCzcxb4");
+
+	memset(&c, 0, sizeof(c));
+	c.alg = WEBAUTHN_ALG_EDDSA;
+	memcpy(c.pk, ed_rfc8032, sizeof(ed_rfc8032));
+	c.pk_len = sizeof(ed_rfc8032);
+	assert_int_equal(webauthn_fingerprint(&c, fp), 0);
+	assert_string_equal(fp, "SHA256:If4x36FUomFia/hUBG/SJxt77UtqvkWqWId+9H+XIbk");
+
+	/* A key that does not fit its algorithm, or another algorithm: the
+	 * output is left alone. */
+	strcpy(fp, "untouched");
+	c.pk_len = 31;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	c.pk_len = 65;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	c.alg = WEBAUTHN_ALG_ES256;
+	c.pk_len = 32;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	memcpy(c.pk, p256_g, sizeof(p256_g));
+	c.pk[0] = 0x02;       /* compressed points are not what WebAuthn hands over */
+	c.pk_len = 65;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	c.pk_len = 33;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	c.pk[0] = 0x04;
+	c.pk_len = 0;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -EINVAL);
+	c.alg = -257;         /* RS256 */
+	c.pk_len = 65;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -ENOTSUP);
+	c.alg = 0;
+	assert_int_equal(webauthn_fingerprint(&c, fp), -ENOTSUP);
+	assert_int_equal(webauthn_fingerprint(NULL, fp), -EINVAL);
+	assert_int_equal(webauthn_fingerprint(&c, NULL), -EINVAL);
+	assert_string_equal(fp, "untouched");
+
+	/* The fixture's generated keys: a fingerprint each, and they differ. */
+	{
+		char a[WEBAUTHN_FP_MAX], b[WEBAUTHN_FP_MAX];
+
+		assert_int_equal(webauthn_fingerprint(&fx.es_cred, a), 0);
+		assert_int_equal(webauthn_fingerprint(&fx.ed_cred, b), 0);
+		assert_int_equal(strncmp(a, "SHA256:", 7), 0);
+		assert_string_not_equal(a, b);
+	}
+}
+
 int
 main(void)
 {
@@ -757,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_register_malformed),
 		cmocka_unit_test(test_register_then_assert),
+		cmocka_unit_test(test_fingerprint),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
