@@ -171,6 +171,10 @@ post_webhook(const struct settings *cfg, const json_t *summary, long *ret_status
 	if (rc == 0) {
 		rc = uhttp_set_timeouts(h, UHTTP_CONNECT_TIMEOUT_MS, NOTIFY_TIMEOUT_MS);
 	}
+	if (rc == 0 && cfg->notify_webhook_ca[0] != '\0') {
+		/* A private CA or a self-signed chat server: trusted for this only. */
+		rc = uhttp_set_cafile(h, cfg->notify_webhook_ca);
+	}
 	if (rc == 0) {
 		rc = cjson_dump(summary, &body, &len);
 	}
@@ -230,6 +234,12 @@ notify_one(struct notify *n, struct store *st, const char *id)
 		if (rc != 0) {
 			if (rc == -EPROTO && status != 0) {
 				log_warn("notify: the webhook answered HTTP %ld for request %s", status, id);
+			} else if (rc == -EACCES) {
+				const char *ca = n->cfg->notify_webhook_ca;
+
+				log_warn("notify: the webhook for request %s failed: its certificate "
+				    "does not verify against %s", id,
+				    ca[0] != '\0' ? ca : "the system's trust store");
 			} else {
 				log_warn("notify: the webhook for request %s failed: %s", id,
 				    strerror(-rc));

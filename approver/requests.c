@@ -567,6 +567,7 @@ struct collect {
 	json_t *names;
 	int64_t count;
 	int err;
+	char bad_user[STORE_NAME_MAX + 1];   /* an approval stored without an assertion */
 };
 
 static int
@@ -580,7 +581,13 @@ collect_approval(const struct store_decision *d, void *arg)
 	}
 	a = d->approval_json != NULL ? json_loads(d->approval_json, JSON_REJECT_DUPLICATES, NULL) :
 	    NULL;
-	if (a == NULL || json_array_append_new(c->approvals, a) != 0 ||
+	if (a == NULL) {
+		/* requests_decide never stores one: the database was changed. */
+		(void)text_copy(c->bad_user, sizeof(c->bad_user), d->user);
+		c->err = -EBADMSG;
+		return -EBADMSG;
+	}
+	if (json_array_append_new(c->approvals, a) != 0 ||
 	    json_array_append_new(c->names, json_string(d->user)) != 0) {
 		c->err = -EIO;
 		return -EIO;
@@ -660,7 +667,7 @@ requests_decide(struct requests *rq, struct store *st, const struct store_user *
 {
 	struct store_request r;
 	struct store_user fresh;
-	struct collect col = { NULL, NULL, 0, 0 };
+	struct collect col = { NULL, NULL, 0, 0, "" };
 	char why[DECISION_REASON_MAX + 1];
 	char *approval_text = NULL;
 	size_t len = 0;
@@ -778,6 +785,11 @@ requests_decide(struct requests *rq, struct store *st, const struct store_user *
 			do_mint = rc == 0;
 			state = STORE_MINTING;
 		}
+	}
+	if (rc == -EBADMSG && col.bad_user[0] != '\0') {
+		text_printf(detail, detailsz, "the database failed: the approval recorded for %s "
+		    "carries no passkey assertion (was the database changed?)", col.bad_user);
+		goto out;
 	}
 	if (rc != 0) {
 		text_printf(detail, detailsz, "the database failed");

@@ -24,7 +24,7 @@ static const char *const quorum_keys[] = { "default", "ops", NULL };
 static const char *const login_keys[] = {
 	"max_failures_name", "max_failures_addr", "window_seconds", NULL,
 };
-static const char *const notify_keys[] = { "command", "webhook", NULL };
+static const char *const notify_keys[] = { "command", "webhook", "webhook_ca", NULL };
 
 static const char default_text[] =
     "{\n"
@@ -44,7 +44,7 @@ static const char default_text[] =
     "  \"login\": {\"max_failures_name\": 5, \"max_failures_addr\": 50, "
     "\"window_seconds\": 900},\n"
     "  \"max_pending\": 10000,\n"
-    "  \"notify\": {\"command\": [], \"webhook\": \"\"},\n"
+    "  \"notify\": {\"command\": [], \"webhook\": \"\", \"webhook_ca\": \"\"},\n"
     "  \"threads\": 4\n"
     "}\n";
 
@@ -433,6 +433,18 @@ parse_notify(const json_t *v, struct settings *s, char *err, size_t errsz)
 		}
 		if (s->notify_webhook[0] != '\0' && check_webhook(s->notify_webhook) < 0) {
 			text_printf(err, errsz, "field 'notify.webhook' must be \"\" or an https:// URL");
+			return -EINVAL;
+		}
+	}
+	if ((w = json_object_get(v, "webhook_ca")) != NULL) {
+		r = get_path(w, "notify.webhook_ca", s->state_dir, true, s->notify_webhook_ca,
+		    sizeof(s->notify_webhook_ca), err, errsz);
+		if (r < 0) {
+			return r;
+		}
+		/* A CA with no webhook to trust it for is a mistake, not a no-op. */
+		if (s->notify_webhook_ca[0] != '\0' && s->notify_webhook[0] == '\0') {
+			text_printf(err, errsz, "field 'notify.webhook_ca' needs 'notify.webhook'");
 			return -EINVAL;
 		}
 	}

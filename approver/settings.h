@@ -51,6 +51,7 @@ struct settings {
 	size_t notify_argc;                          /* 0: no command */
 	char *notify_argv[SETTINGS_MAX_ARGV + 1];    /* NULL-terminated */
 	char notify_webhook[SETTINGS_URL_MAX + 1];   /* "" or https URL */
+	char notify_webhook_ca[SETTINGS_PATH_MAX];   /* "" or the webhook's CA (PEM) */
 	unsigned threads;                            /* web worker threads, 1..64, default 4 */
 };
 

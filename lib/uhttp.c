@@ -348,7 +348,9 @@ setup(struct uhttp *h, const char *method, const char *url, const char *body,
 		ok = ok && curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
 	}
 	if (h->cafile != NULL) {
+		/* Only this CA: not also the system's certificate folder. */
 		ok = ok && curl_easy_setopt(c, CURLOPT_CAINFO, h->cafile) == CURLE_OK;
+		ok = ok && curl_easy_setopt(c, CURLOPT_CAPATH, NULL) == CURLE_OK;
 	}
 	if (h->cert != NULL) {
 		ok = ok && curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert) == CURLE_OK;

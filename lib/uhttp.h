@@ -32,7 +32,8 @@ struct uhttp;
 int uhttp_new_unix(const char *socket_path, struct uhttp **ret);
 /* A client for base_url ("https://host:port"); request paths are appended.
  * Only http and https are allowed, redirects are not followed, TLS peers
- * are verified against the system store or uhttp_set_cafile's. */
+ * are verified against the system store, or against uhttp_set_cafile's
+ * file alone when one is set. */
 int uhttp_new_url(const char *base_url, struct uhttp **ret);
 void uhttp_free(struct uhttp *h);
 

@@ -7,7 +7,12 @@
 # apart, cancel, expiry, the notify command (one that fails first, then
 # works, while the request goes on), an approval through the web form with
 # a software passkey and the token picked up once, and vmhost's checks of
-# --approver.
+# --approver. Then an approver database edited behind the service's back:
+# forged decisions (attestd refuses them, and the request fails with its
+# reason, or stays pending), and requests marked approved with no token or
+# a forged one (nothing attestd minted comes out). Last, the notify webhook:
+# a local HTTPS server with a self-signed certificate (notify.webhook_ca)
+# that fails first, is retried and gets the request's summary.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/attestd_lib.sh"
 
@@ -16,13 +21,19 @@ S="$T/approver"
 APIDIR="$T/api"
 API="$APIDIR/api.sock"
 NOTE="$T/notify"
+HOOK="$T/hook"
 PW="correct horse battery staple"
 APPROVER_PID=""
+HOOK_PID=""
 
 my_cleanup() {
 	if [ -n "$APPROVER_PID" ]; then
 		kill "$APPROVER_PID" 2>/dev/null
 		wait "$APPROVER_PID" 2>/dev/null
+	fi
+	if [ -n "$HOOK_PID" ]; then
+		kill "$HOOK_PID" 2>/dev/null
+		wait "$HOOK_PID" 2>/dev/null
 	fi
 	cleanup
 }
@@ -60,6 +71,7 @@ VM_USAGE_WANT="go with --approver" check "vmhost: --owner without --approver is 
     vm_usage --owner alice
 
 # --- attestd, with the approver's uid allowed to mint --------------------------------------
+# fs.list needs two people, in attestd and in the approver alike.
 tpm_start || { fail "swtpm starts"; finish; }
 provision || { fail "attest-keys init"; finish; }
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -68,10 +80,10 @@ BASE="https://localhost:$PORT"
 cat >"$T/attestd.json" <<EOF
 {"health_interval_seconds":1,"socket_group":"nogroup",
  "roles":{"0":["admin","mint","launch","verify:*"],"65534":["mint"]},
- "approvals":{"rp_id":"localhost","origins":["$BASE"]}}
+ "approvals":{"rp_id":"localhost","origins":["$BASE"],"quorum":{"default":1,"ops":{"fs.list":2}}}}
 EOF
 attestd_start --config "$T/attestd.json" || { fail "attestd starts"; finish; }
-measure_default '{"fs.write":"ask","fs.read":"allow"}' || { fail "measure a VM"; finish; }
+measure_default '{"fs.write":"ask","fs.read":"allow","fs.list":"ask"}' || { fail "measure a VM"; finish; }
 
 # --- the approver --------------------------------------------------------------------------
 mkdir -p "$S" "$APIDIR" "$NOTE"
@@ -107,9 +119,67 @@ if command -v openssl >/dev/null 2>&1 &&
 	chmod 0755 "$CA"
 	chmod 0644 "$CA/ca.pem"
 fi
-python3 - "$S/approver.json" "$SOCK" "$API" "$NOTE" "${tls_ok:+$APORT}" "$CA/ca.pem" <<'PY' || { fail "edit approver.json"; finish; }
+# The webhook's receiver: HTTPS with a self-signed certificate for
+# localhost, which the approver trusts through notify.webhook_ca. It keeps
+# every POST (one JSON line each) and answers 500 to the first one about
+# each request, 200 to the rest.
+mkdir -p "$HOOK"
+hook_ok=""
+if command -v openssl >/dev/null 2>&1 &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$HOOK/key.pem" -out "$HOOK/cert.pem" >>"$T/check.log" 2>&1; then
+	python3 - "$HOOK" 1 >>"$T/hook.log" 2>&1 <<'PY' &
+import http.server, json, os, ssl, sys, threading
+d, fail_first = sys.argv[1], int(sys.argv[2])
+seen, lock = {}, threading.Lock()
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode("utf-8", "replace")
+        try:
+            rid = json.loads(body).get("id", "")
+        except (ValueError, AttributeError):
+            rid = ""
+        with lock:
+            seen[rid] = seen.get(rid, 0) + 1
+            status = 500 if seen[rid] <= fail_first else 200
+            with open(os.path.join(d, "posts"), "a") as f:
+                f.write(json.dumps({"id": rid, "status": status, "path": self.path,
+                                    "type": self.headers.get("Content-Type", ""),
+                                    "body": body}) + "\n")
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+with open(os.path.join(d, "port.tmp"), "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
+srv.serve_forever()
+PY
+	HOOK_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$HOOK/port" ] && break
+		sleep 0.1
+	done
+	# A path relative to the state folder, as the other files are.
+	if [ -s "$HOOK/port" ] && cp "$HOOK/cert.pem" "$S/webhook-ca.pem" &&
+	    chown nobody:nogroup "$S/webhook-ca.pem"; then
+		hook_ok=1
+	else
+		fail "the webhook's HTTPS server did not start ($(tail -n 3 "$T/hook.log" | tr '\n' ' '))"
+	fi
+fi
+python3 - "$S/approver.json" "$SOCK" "$API" "$NOTE" "${tls_ok:+$APORT}" "$CA/ca.pem" \
+    "${hook_ok:+$(cat "$HOOK/port")}" <<'PY' || { fail "edit approver.json"; finish; }
 import json, sys
-path, sock, api, note, aport, ca = sys.argv[1:7]
+path, sock, api, note, aport, ca, hport = sys.argv[1:8]
 c = json.load(open(path))
 c["attestd_socket"] = sock
 c["api_socket"] = api
@@ -120,6 +190,10 @@ c["request_lifetime_seconds"] = 20
 script = ('if [ -e %s/failed-once ]; then cat >>%s/summaries; echo >>%s/summaries; '
           'else : >%s/failed-once; exit 1; fi') % (note, note, note, note)
 c["notify"] = {"command": ["/bin/sh", "-c", script], "webhook": ""}
+if hport:
+    c["notify"]["webhook"] = "https://localhost:%s/hook" % hport
+    c["notify"]["webhook_ca"] = "webhook-ca.pem"
+c["quorum"] = {"default": 1, "ops": {"fs.list": 2}}
 json.dump(c, open(path, "w"), indent=2)
 PY
 
@@ -128,7 +202,7 @@ PY
 # Passkeys page; the browser tests cover that page).
 passkey_ok=""
 if [ -x "$SOFT_PASSKEY" ] && passkey_new alice "$T/alice.key" ES256 &&
-    "$BIN/attestctl" --socket "$SOCK" approvers add "$T/alice.key.enrol" >>"$T/check.log" 2>&1; then
+    "$BIN/attestctl" --socket "$SOCK" approvers add --yes "$T/alice.key.enrol" >>"$T/check.log" 2>&1; then
 	cid=$(jq -r .credential_id "$T/alice.key.enrol")
 	pk=$(jq -r .public_key "$T/alice.key.enrol")
 	if setpriv --reuid=nobody --regid=nogroup --clear-groups sqlite3 "$S/approver.db" \
@@ -177,6 +251,22 @@ api() {
 	fi
 	CODE=${out##*$'\n'}
 	BODY=${out%$'\n'*}
+}
+
+# db SQL: sqlite3 on the approver's database as its owner, while it serves.
+db() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    sqlite3 -cmd '.timeout 5000' "$S/approver.db" "$@"
+}
+# events ID: the events of ID's audit trail but page views, oldest first,
+# on one line.
+events() {
+	"$APPROVER" --state-dir "$S" audit list --request "$1" 2>>"$T/check.log" |
+	    sort -n | awk '$4 != "view" {print $4}' | tr '\n' ' '
+}
+# audit_detail ID EVENT: the detail of ID's EVENT record.
+audit_detail() {
+	db "SELECT detail FROM audit WHERE request = '$1' AND event = '$2';" 2>>"$T/check.log"
 }
 
 ARGS='{"path":"/gated/x.txt","data":"hi"}'
@@ -325,6 +415,25 @@ else
 fi
 api GET /api/v1/requests/req-1
 expect "the request is still pending meanwhile" 200 '.state == "pending"'
+# The webhook's request: its first POST fails, and the request carries on.
+# The retry comes 5 s later; its checks are at the end.
+if [ -n "$hook_ok" ]; then
+	api POST /api/v1/requests "$(body req-n)"
+	DN=$(field .digest)
+	EN=$(field .expires)
+	for _ in $(seq 1 100); do
+		jq -e -s 'any(.id == "req-n")' "$HOOK/posts" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	api GET /api/v1/requests/req-n
+	if jq -e -s '[.[] | select(.id == "req-n") | .status] == [500]' "$HOOK/posts" \
+	    >/dev/null 2>&1 && [ "$CODE" = 200 ] &&
+	    [ "$(field .state)" = pending ]; then
+		pass "the webhook answers 500: the request is still pending"
+	else
+		fail "the webhook's first answer ($(cat "$HOOK/posts" 2>/dev/null); API: $BODY)"
+	fi
+fi
 
 # --- an approval through the web, the token picked up once -------------------------------------------
 if [ -n "$passkey_ok" ]; then
@@ -377,8 +486,267 @@ if [ -n "$passkey_ok" ]; then
 	else
 		fail "audit list: $(cat "$T/audit.txt")"
 	fi
+
+	# --- the approver's database edited behind its back -----------------------------------
+	# Whoever can write approver.db can forge decisions and states; attestd
+	# checks every signature again, so none of it yields a token.
+	# forge_decision ID USER APPROVAL_JSON|NULL: an approving decision row.
+	forge_decision() {
+		local aj=NULL
+		[ "$3" != NULL ] && aj="'$3'"
+		db "INSERT INTO decisions(request_id, user_id, approve, reason, approval_json, at)
+		    SELECT '$1', id, 1, 'forged', $aj, CAST(strftime('%s', 'now') AS INTEGER)
+		    FROM users WHERE name = '$2';" >>"$T/check.log" 2>&1
+	}
+	# web_approve ID DIGEST: alice approves ID through the form with a new
+	# assertion over DIGEST; prints the HTTP status.
+	web_approve() {
+		local a
+		get "$T/ja" "/requests/$1" "$T/r-$1.html" >/dev/null
+		a=$("$SOFT_PASSKEY" assert "$T/alice.key" --challenge "$2" --origin "$BASE" \
+		    2>>"$T/check.log")
+		post "$T/ja" "/requests/$1/approve" "$T/ap-$1.html" \
+		    --data-urlencode "csrf=$(csrf_of "$T/r-$1.html")" --data-urlencode "reason=looks right" \
+		    --data-urlencode "credential_id=$(jq -r .credential_id <<<"$a")" \
+		    --data-urlencode "client_data_json=$(jq -r .client_data_json <<<"$a")" \
+		    --data-urlencode "authenticator_data=$(jq -r .authenticator_data <<<"$a")" \
+		    --data-urlencode "signature=$(jq -r .signature <<<"$a")"
+	}
+	# failed_as ID TEXT...: the request failed with every TEXT in its reason,
+	# as the API, the request's page, the database and the audit trail say;
+	# and no token comes out of it.
+	failed_as() {
+		local id=$1 t ok=1 why=""
+		shift
+		api GET "/api/v1/requests/$id"
+		for t in "$@"; do
+			if ! jq -e --arg t "$t" '.state == "failed" and (.reason | contains($t)) and
+			    (.reason | startswith("attestd refused to mint: "))' <<<"$BODY" >/dev/null; then
+				ok="" why="$why API: $BODY;"
+			fi
+		done
+		get "$T/ja" "/requests/$id" "$T/f-$id.html" >/dev/null
+		for t in "$@"; do
+			if ! grep -q '<strong id="state">failed</strong>' "$T/f-$id.html" ||
+			    ! grep -F -q "$t" "$T/f-$id.html"; then
+				ok="" why="$why page: $(grep -o 'id="state".*' "$T/f-$id.html" | head -n 1);"
+			fi
+		done
+		local row
+		row=$(db "SELECT state || '|' || state_reason || '|' || (token IS NULL) FROM requests
+		    WHERE id = '$id';" 2>>"$T/check.log")
+		for t in "$@"; do
+			case "$row" in
+			"5|attestd refused to mint: "*"$t"*"|1") ;;
+			*) ok="" why="$why db: $row;" ;;
+			esac
+			if ! audit_detail "$id" mint_failed | grep -F -q "$t"; then
+				ok="" why="$why audit: $(events "$id");"
+			fi
+		done
+		if events "$id" | grep -qw mint; then
+			ok="" why="$why a mint record: $(events "$id");"
+		fi
+		api POST "/api/v1/requests/$id/token"
+		if [ "$CODE" != 409 ] || [ "$(field .error)" != not_approved ]; then
+			ok="" why="$why pickup: HTTP $CODE $BODY;"
+		fi
+		[ -n "$ok" ] || echo "$why"
+	}
+
+	# (a) bob's decision, with alice's real assertion over this very request
+	# relabelled as bob's: attestd finds the credential is not bob's.
+	api POST /api/v1/requests "$(body req-f1 '{"op":"fs.list"}')"
+	D=$(field .digest)
+	forged=$("$SOFT_PASSKEY" assert "$T/alice.key" --challenge "$D" --origin "$BASE" \
+	    2>>"$T/check.log" | jq -c '.approver = "bob"')
+	forge_decision req-f1 bob "$forged"
+	code=$(web_approve req-f1 "$D")
+	why=$(failed_as req-f1 "approval_refused" "(bob): the credential belongs to another person")
+	if [ "$code" = 303 ] && [ -z "$why" ]; then
+		pass "bob's forged decision (alice's assertion as his): refused by attestd, failed with why"
+	else
+		fail "forged decision, relabelled assertion (HTTP $code):$why"
+	fi
+
+	# (a) bob's decision with random base64url fields.
+	rnd() { head -c "$1" /dev/urandom | base64 -w 0 | tr '+/' '-_' | tr -d '='; }
+	api POST /api/v1/requests "$(body req-f2 '{"op":"fs.list"}')"
+	D=$(field .digest)
+	forged=$(jq -cn --arg c "$(rnd 16)" --arg d "$(rnd 120)" --arg a "$(rnd 37)" \
+	    --arg s "$(rnd 71)" '{approver:"bob",credential_id:$c,client_data_json:$d,
+	    authenticator_data:$a,signature:$s}')
+	forge_decision req-f2 bob "$forged"
+	code=$(web_approve req-f2 "$D")
+	why=$(failed_as req-f2 "approval_refused" "(bob): the credential is not enrolled in attestd")
+	if [ "$code" = 303 ] && [ -z "$why" ]; then
+		pass "bob's forged decision (random assertion fields): refused by attestd, failed with why"
+	else
+		fail "forged decision, random fields (HTTP $code):$why"
+	fi
+
+	# (a) bob's decision carrying a second real assertion of alice's, named
+	# as hers: the approver counts two decisions, attestd one person. The
+	# request goes back to pending (mint_deferred).
+	api POST /api/v1/requests "$(body req-f3 '{"op":"fs.list"}')"
+	D=$(field .digest)
+	forged=$("$SOFT_PASSKEY" assert "$T/alice.key" --challenge "$D" --origin "$BASE" \
+	    2>>"$T/check.log" | jq -c .)
+	forge_decision req-f3 bob "$forged"
+	code=$(web_approve req-f3 "$D")
+	api GET /api/v1/requests/req-f3
+	st=$BODY
+	ev=$(events req-f3)
+	det=$(audit_detail req-f3 mint_deferred)
+	api POST /api/v1/requests/req-f3/token
+	if [ "$code" = 303 ] && jq -e '.state == "pending" and .reason == ""' <<<"$st" >/dev/null &&
+	    [ "$ev" = "submit approve mint_deferred " ] &&
+	    grep -F -q "quorum_not_met: 1 of 2 distinct approvers" <<<"$det" && [ "$CODE" = 409 ]; then
+		pass "alice's second assertion in bob's decision: quorum_not_met, mint_deferred, pending"
+	else
+		fail "duplicated assertion (HTTP $code, API: $st, audit: $ev, detail: $det," \
+		    "pickup HTTP $CODE)"
+	fi
+
+	# (b) bob's decision approving without an assertion (approval_json
+	# NULL): the approver cannot gather the approvals, so it never asks
+	# attestd; alice's decision is refused and not recorded.
+	api POST /api/v1/requests "$(body req-f4 '{"op":"fs.list"}')"
+	D=$(field .digest)
+	forge_decision req-f4 bob NULL
+	code=$(web_approve req-f4 "$D")
+	api GET /api/v1/requests/req-f4
+	st=$BODY
+	ev=$(events req-f4)
+	n=$(db "SELECT count(*) FROM decisions WHERE request_id = 'req-f4';" 2>>"$T/check.log")
+	api POST /api/v1/requests/req-f4/token
+	if [ "$code" = 502 ] && grep -q 'Your decision was not recorded' "$T/ap-req-f4.html" &&
+	    grep -q 'recorded for bob carries no passkey assertion' "$T/ap-req-f4.html" &&
+	    jq -e '.state == "pending"' <<<"$st" >/dev/null && [ "$ev" = "submit " ] &&
+	    [ "$n" = 1 ] && [ "$CODE" = 409 ]; then
+		pass "a decision approved with no assertion: named on the page, not sent to attestd, still pending, no token"
+	else
+		fail "approval without an assertion (HTTP $code, API: $st, audit: $ev," \
+		    "decisions: $n, pickup HTTP $CODE: $BODY)"
+	fi
+
+	# (b) the same with an empty object for the assertion: attestd is
+	# asked, and refuses it.
+	api POST /api/v1/requests "$(body req-f5 '{"op":"fs.list"}')"
+	D=$(field .digest)
+	forge_decision req-f5 bob '{}'
+	code=$(web_approve req-f5 "$D")
+	why=$(failed_as req-f5 "bad_request" "approvals[0]")
+	if [ "$code" = 303 ] && [ -z "$why" ]; then
+		pass "a decision with an empty assertion: refused by attestd, failed with why, no token"
+	else
+		fail "empty assertion (HTTP $code):$why"
+	fi
+
+	# (c) requests marked approved in the database.
+	ARGS_SHA=$(python3 - "$ARGS" <<'PY'
+import hashlib, json, sys
+a = json.dumps(json.loads(sys.argv[1]), sort_keys=True, separators=(",", ":"))
+print(hashlib.sha256(a.encode()).hexdigest())
+PY
+)
+	verify() {
+		"$BIN/attestctl" --socket "$SOCK" verify --aud proxy --vm "$VM" --launch-digest "$LD" \
+		    --op fs.write --args-sha256 "$ARGS_SHA" "$1"
+	}
+	api POST /api/v1/requests "$(body req-f6)"
+	db "UPDATE requests SET state = 2, decided = CAST(strftime('%s', 'now') AS INTEGER)
+	    WHERE id = 'req-f6';" >>"$T/check.log" 2>&1
+	api POST /api/v1/requests/req-f6/token
+	if [ "$CODE" != 200 ] && ! jq -e 'has("token")' <<<"$BODY" >/dev/null 2>&1; then
+		pass "a request set to approved with no token: no token comes out (HTTP $CODE)"
+	else
+		fail "approved without a token: HTTP $CODE $BODY"
+	fi
+	# A token made from req-w's real one, its claims rewritten for req-f7.
+	api POST /api/v1/requests "$(body req-f7)"
+	fake=$(python3 - "$TOK" <<'PY'
+import base64, json, sys
+seg = sys.argv[1].split(".")
+pad = lambda s: s + "=" * (-len(s) % 4)
+claims = json.loads(base64.urlsafe_b64decode(pad(seg[2])))
+claims["request"] = "req-f7"
+seg[2] = base64.urlsafe_b64encode(json.dumps(claims, sort_keys=True,
+    separators=(",", ":")).encode()).decode().rstrip("=")
+print(".".join(seg))
+PY
+)
+	db "UPDATE requests SET state = 2, token = '$fake',
+	    decided = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = 'req-f7';" >>"$T/check.log" 2>&1
+	api POST /api/v1/requests/req-f7/token
+	got=$(field .token)
+	if verify "$TOK" >"$T/v-real.json" 2>>"$T/check.log" && jq -e .valid "$T/v-real.json" >/dev/null; then
+		pass "attestctl verify accepts the token attestd minted for req-w"
+	else
+		fail "attestctl verify of the real token: $(cat "$T/v-real.json")"
+	fi
+	if [ "$CODE" = 200 ] && [ "$got" = "$fake" ] &&
+	    "$BIN/attestctl" token inspect "$got" 2>>"$T/check.log" |
+	    jq -e '.claims.request == "req-f7"' >/dev/null &&
+	    ! verify "$got" >"$T/v-fake.json" 2>>"$T/check.log" &&
+	    jq -e '.valid == false and (.reason | length > 0)' "$T/v-fake.json" >/dev/null; then
+		pass "a forged token put in the database: handed out, refused by the verifier ($(jq -r .reason "$T/v-fake.json"))"
+	else
+		fail "forged token (pickup HTTP $CODE, verify: $(cat "$T/v-fake.json" 2>/dev/null))"
+	fi
 else
 	skip "approval through the web (no soft-passkey or its enrolment failed); the browser tests cover it"
+fi
+
+# --- the notify webhook: failed once, retried, the summary delivered --------------------------------
+if [ -n "$hook_ok" ]; then
+	ok=""
+	for _ in $(seq 1 200); do
+		if [ -s "$HOOK/posts" ] &&
+		    jq -e -s 'any(.id == "req-n" and .status == 200)' "$HOOK/posts" >/dev/null 2>&1; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [ -n "$ok" ] && jq -e -s '[.[] | select(.id == "req-n") | .status] | .[0] == 500' \
+	    "$HOOK/posts" >/dev/null && grep -q 'notify: the webhook answered HTTP 500 for request req-n' \
+	    "$T/serve.log"; then
+		pass "the webhook (a self-signed certificate, notify.webhook_ca): a 500 is logged and retried"
+	else
+		fail "webhook retry ($(jq -c -s '[.[] | select(.id == "req-n") | .status]' "$HOOK/posts" 2>&1); $(grep 'notify:' "$T/serve.log" | tail -n 3 | tr '\n' ' '))"
+	fi
+	if [ -n "$ok" ] && python3 - "$HOOK/posts" "$BASE" "$VM" "$DN" "$EN" <<'PY' >>"$T/check.log" 2>&1
+import json, sys
+posts, base, vm, digest, expires = sys.argv[1:6]
+p = [json.loads(l) for l in open(posts) if l.strip()]
+p = [x for x in p if x["id"] == "req-n" and x["status"] == 200][0]
+assert p["path"] == "/hook", p["path"]
+assert p["type"] == "application/json", p["type"]
+s = json.loads(p["body"])
+assert set(s) == {"id", "vm", "op", "reason", "digest", "created", "expires", "url"}, s
+assert s["url"] == base + "/requests/req-n", s["url"]
+assert s["vm"] == vm and s["op"] == "fs.write" and s["reason"] == "save the notes", s
+assert s["digest"] == digest and s["expires"] == int(expires), s
+assert 0 < s["created"] <= s["expires"], s
+PY
+	then
+		pass "the webhook gets the request's summary as JSON"
+	else
+		fail "webhook summary ($(tail -n 3 "$T/check.log" | tr '\n' ' '))"
+	fi
+	# Nothing but its submission (and its expiry, if the deadline has come).
+	ev=$(events req-n)
+	if [ "$ev" = "submit " ] || [ "$ev" = "submit expire " ]; then
+		pass "the webhook's failure left no mark on the request's audit trail"
+	else
+		fail "the webhook's request: audit $ev"
+	fi
+	if grep -q 'does not verify' "$T/serve.log"; then
+		fail "the webhook's certificate did not verify: $(grep 'does not verify' "$T/serve.log" | head -n 1)"
+	fi
+else
+	skip "the notify webhook (no openssl, or its server did not start)"
 fi
 
 # --- expiry (request_lifetime_seconds 20) ----------------------------------------------------------

@@ -68,6 +68,7 @@ test_defaults(void **state)
 	assert_int_equal(s->notify_argc, 0);
 	assert_null(s->notify_argv[0]);
 	assert_string_equal(s->notify_webhook, "");
+	assert_string_equal(s->notify_webhook_ca, "");
 	assert_int_equal(s->threads, 4);
 	assert_int_equal(settings_quorum_for(s, "exec"), 1);
 	settings_free(s);
@@ -105,7 +106,8 @@ test_full(void **state)
 	    "\"login\":{\"max_failures_name\":100,\"max_failures_addr\":10000,"
 	    "\"window_seconds\":86400},\"max_pending\":1,"
 	    "\"notify\":{\"command\":[\"/usr/bin/notify\",\"--to\",\"ops\"],"
-	    "\"webhook\":\"https://hooks.example.com:8080/x?y=z\"},\"threads\":64}";
+	    "\"webhook\":\"https://hooks.example.com:8080/x?y=z\",\"webhook_ca\":\"hook-ca.pem\"},"
+	    "\"threads\":64}";
 
 	(void)state;
 	assert_int_equal(parse(text, &s, err, sizeof(err)), 0);
@@ -133,7 +135,18 @@ test_full(void **state)
 	assert_string_equal(s->notify_argv[2], "ops");
 	assert_null(s->notify_argv[3]);
 	assert_string_equal(s->notify_webhook, "https://hooks.example.com:8080/x?y=z");
+	assert_string_equal(s->notify_webhook_ca, STATE "/hook-ca.pem");
 	assert_int_equal(s->threads, 64);
+	settings_free(s);
+
+	/* An absolute CA path is kept; an empty one means the system's store. */
+	assert_int_equal(parse("{\"notify\":{\"webhook\":\"https://h.example/\","
+	    "\"webhook_ca\":\"/etc/hook/ca.pem\"}}", &s, err, sizeof(err)), 0);
+	assert_string_equal(s->notify_webhook_ca, "/etc/hook/ca.pem");
+	settings_free(s);
+	assert_int_equal(parse("{\"notify\":{\"webhook\":\"\",\"webhook_ca\":\"\"}}", &s, err,
+	    sizeof(err)), 0);
+	assert_string_equal(s->notify_webhook_ca, "");
 	settings_free(s);
 
 	/* rp_id defaults to the public URL's host. */
@@ -206,6 +219,36 @@ test_refuses_values(void **state)
 	refuse("{\"notify\":{\"webhook\":\"https://x.example/a b\"}}", "notify.webhook");
 	refuse("{\"notify\":{\"webhook\":\"https:///path\"}}", "notify.webhook");
 	refuse("{\"notify\":{\"webhook\":\"https://x.example/#frag\"}}", "notify.webhook");
+	/* webhook_ca: a path string, and only with a webhook to trust it for. */
+	refuse("{\"notify\":{\"webhook_ca\":\"ca.pem\"}}", "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"\",\"webhook_ca\":\"/etc/ca.pem\"}}",
+	    "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":3}}",
+	    "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":[\"a\"]}}",
+	    "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":null}}",
+	    "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":\"a\\nb\"}}",
+	    "notify.webhook_ca");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":\"a\\u0000b\"}}",
+	    "strict JSON");
+	refuse("{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":\"a\","
+	    "\"webhook_ca\":\"b\"}}", "strict JSON");
+	refuse("{\"notify\":{\"webhook_CA\":\"a\"}}", "unknown field 'notify.webhook_CA'");
+	{
+		/* Longer than a path once the state folder is put in front. */
+		size_t n = SETTINGS_PATH_MAX - 8;
+		const char *pre = "{\"notify\":{\"webhook\":\"https://h.example/\",\"webhook_ca\":\"";
+		char *text = malloc(strlen(pre) + n + 8);
+
+		assert_non_null(text);
+		strcpy(text, pre);
+		memset(text + strlen(pre), 'a', n);
+		strcpy(text + strlen(pre) + n, "\"}}");
+		refuse(text, "notify.webhook_ca");
+		free(text);
+	}
 }
 
 static void
