@@ -323,7 +323,7 @@ notify_main(void *arg)
 	pthread_mutex_lock(&n->mu);
 	while (!n->stop) {
 		struct timespec ts;
-		int64_t now;
+		int64_t now, purged = 0;
 
 		pthread_mutex_unlock(&n->mu);
 		now = (int64_t)time(NULL);
@@ -339,6 +339,14 @@ notify_main(void *arg)
 		r = store_login_purge(st, now - n->cfg->login_window_seconds);
 		if (r != 0) {
 			log_warn("notify: purging failed logins failed: %s", strerror(-r));
+		}
+		r = store_token_purge(st, now, &purged);
+		if (r != 0) {
+			log_warn("notify: purging expired tokens failed: %s", strerror(-r));
+		} else if (purged > 0) {
+			log_info("%lld approved request(s) expired: their tokens were never picked up",
+			    (long long)purged);
+			requests_changed(n->rq);
 		}
 		drain_queue(n, st);
 		pthread_mutex_lock(&n->mu);

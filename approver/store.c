@@ -53,6 +53,7 @@ enum q {
 	Q_REQ_EXISTS,
 	Q_REQ_DUE,
 	Q_TOKEN_PUT,
+	Q_TOKEN_PURGE,
 	Q_TOKEN_PEEK,
 	Q_TOKEN_TAKE,
 	Q_DEC_ADD,
@@ -137,6 +138,9 @@ static const char *const sql[Q__MAX] = {
 	    " ORDER BY expires, id",
 	[Q_TOKEN_PUT] = "UPDATE requests SET state = 2, token = ?2, decided = ?3"
 	    " WHERE id = ?1 AND state = 1",
+	[Q_TOKEN_PURGE] = "UPDATE requests SET token = NULL, state = 4, state_reason ="
+	    " 'approved, but its token expired before it was picked up'"
+	    " WHERE state = 2 AND picked_up = 0 AND token IS NOT NULL AND decided + ttl < ?1",
 	[Q_TOKEN_PEEK] = "SELECT state, picked_up, token FROM requests WHERE id = ?1 AND caller = ?2",
 	[Q_TOKEN_TAKE] = "UPDATE requests SET token = NULL, picked_up = 1"
 	    " WHERE id = ?1 AND caller = ?2 AND state = 2 AND picked_up = 0 AND token IS NOT NULL",
@@ -1667,6 +1671,28 @@ store_token_put(struct store *s, const char *id, const char *token, int64_t now)
 	(void)bind_text(st, 2, token);
 	(void)sqlite3_bind_int64(st, 3, now);
 	return run_on_request(s, st, id);
+}
+
+int
+store_token_purge(struct store *s, int64_t now, int64_t *ret_n)
+{
+	sqlite3_stmt *st;
+	int64_t n = 0;
+	int r;
+
+	if (s == NULL) {
+		return -EINVAL;
+	}
+	st = stmt(s, Q_TOKEN_PURGE);
+	if (st == NULL) {
+		return -EIO;
+	}
+	(void)sqlite3_bind_int64(st, 1, now);
+	r = run(s, st, &n);
+	if (r == 0 && ret_n != NULL) {
+		*ret_n = n;
+	}
+	return r;
 }
 
 static void

@@ -164,6 +164,10 @@ int store_request_transition(struct store *s, const char *id, enum store_state f
 int store_request_due(struct store *s, int64_t now, char ***ret_ids, size_t *ret_n);
 /* MINTING -> APPROVED with the token, in one statement. */
 int store_token_put(struct store *s, const char *id, const char *token, int64_t now);
+/* Tokens nobody picked up before they expired (decided + ttl < now) are
+ * erased, and their requests become expired: a stored token is a bearer
+ * secret, kept no longer than it is good for. */
+int store_token_purge(struct store *s, int64_t now, int64_t *ret_n);
 /* The token, once: marks picked_up and erases the stored token.
  * -ENOENT no such request for this caller; -EAGAIN not approved;
  * -EALREADY picked up before. *ret_token: malloc'ed, wipe before free. */

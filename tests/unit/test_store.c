@@ -544,6 +544,51 @@ test_tokens(void **state)
 	}
 }
 
+/* A token nobody picked up is erased once it has expired, and its request
+ * becomes expired; a token still good, or already taken, is left alone. */
+static void
+test_token_purge(void **state)
+{
+	struct fixture *f = *state;
+	struct store_request g;
+	char *tok = NULL;
+	int64_t n = -1;
+
+	insert_request(f->s, "p1", "uid:1", "exec", 100);
+	insert_request(f->s, "p2", "uid:1", "exec", 100);
+	assert_int_equal(store_request_get(f->s, "p1", &g), 0);
+	assert_true(g.ar.ttl > 0);
+	store_request_clear(&g);
+	assert_int_equal(store_request_transition(f->s, "p1", STORE_PENDING, STORE_MINTING, NULL,
+	    150), 0);
+	assert_int_equal(store_token_put(f->s, "p1", "w1.one", 200), 0);
+	assert_int_equal(store_request_transition(f->s, "p2", STORE_PENDING, STORE_MINTING, NULL,
+	    150), 0);
+	assert_int_equal(store_token_put(f->s, "p2", "w1.two", 200), 0);
+	assert_int_equal(store_request_get(f->s, "p1", &g), 0);
+	/* Still good at decided + ttl. */
+	assert_int_equal(store_token_purge(f->s, 200 + g.ar.ttl, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_token_take(f->s, "p2", "uid:1", &tok), 0);
+	explicit_bzero(tok, strlen(tok));
+	free(tok);
+	tok = NULL;
+	assert_int_equal(store_token_purge(f->s, 201 + g.ar.ttl, &n), 0);
+	assert_int_equal(n, 1);
+	store_request_clear(&g);
+	assert_int_equal(store_request_get(f->s, "p1", &g), 0);
+	assert_int_equal(g.state, STORE_EXPIRED);
+	assert_false(g.token_ready);
+	assert_non_null(strstr(g.state_reason, "before it was picked up"));
+	store_request_clear(&g);
+	assert_int_equal(store_token_take(f->s, "p1", "uid:1", &tok), -EAGAIN);
+	assert_null(tok);
+	assert_int_equal(store_request_get(f->s, "p2", &g), 0);
+	assert_int_equal(g.state, STORE_APPROVED);
+	assert_true(g.picked_up);
+	store_request_clear(&g);
+}
+
 static int
 count_decision(const struct store_decision *d, void *arg)
 {
@@ -1051,6 +1096,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_login_failed_undo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credentials_challenges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_queue, setup, teardown),
