@@ -100,7 +100,7 @@ static const char *const sql[Q__MAX] = {
 	[Q_FAIL_BY_NAME] = "SELECT count(*) FROM login_failures WHERE name = ?1 AND at >= ?2",
 	[Q_FAIL_BY_ADDR] = "SELECT count(*) FROM login_failures WHERE addr = ?1 AND at >= ?2",
 	[Q_FAIL_ADD] = "INSERT INTO login_failures(name, addr, at) VALUES (?1, ?2, ?3)",
-	[Q_FAIL_FORGET] = "DELETE FROM login_failures WHERE name = ?1",
+	[Q_FAIL_FORGET] = "DELETE FROM login_failures WHERE name = ?1 AND addr = ?2",
 	[Q_FAIL_UNDO] = "DELETE FROM login_failures WHERE id = (SELECT max(id) FROM login_failures"
 	    " WHERE name = ?1 AND addr = ?2 AND at = ?3)",
 	[Q_FAIL_PURGE] = "DELETE FROM login_failures WHERE at < ?1",
@@ -1091,11 +1091,11 @@ store_login_failed(struct store *s, const char *name, const char *addr, int64_t 
 }
 
 int
-store_login_succeeded(struct store *s, const char *name)
+store_login_succeeded(struct store *s, const char *name, const char *addr)
 {
 	sqlite3_stmt *st;
 
-	if (s == NULL || name == NULL) {
+	if (s == NULL || name == NULL || addr == NULL) {
 		return -EINVAL;
 	}
 	st = stmt(s, Q_FAIL_FORGET);
@@ -1103,6 +1103,7 @@ store_login_succeeded(struct store *s, const char *name)
 		return -EIO;
 	}
 	(void)bind_text(st, 1, name);
+	(void)bind_text(st, 2, addr);
 	return run(s, st, NULL);
 }
 

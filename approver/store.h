@@ -78,8 +78,10 @@ int store_login_failed(struct store *s, const char *name, const char *addr, int6
 /* Takes back one failure store_login_failed recorded with these values
  * (an attempt that was recorded but never checked). */
 int store_login_failed_undo(struct store *s, const char *name, const char *addr, int64_t at);
-/* After a successful login: forget that account's failures. */
-int store_login_succeeded(struct store *s, const char *name);
+/* After a successful login: forget that account's failures from that
+ * address only; failures from elsewhere (someone else guessing) still
+ * count towards the account's limit. */
+int store_login_succeeded(struct store *s, const char *name, const char *addr);
 int store_login_purge(struct store *s, int64_t before);
 
 /* --- sessions: rows are keyed by SHA-256 of the cookie's secret ---------- */

@@ -557,7 +557,7 @@ login_post(struct ctx *c)
 	if (t == SESSION_THROTTLE_OK) {
 		/* The failure is recorded before the password is checked, and
 		 * taken back by a success (store_login_succeeded forgets the
-		 * name's rows): parallel guesses then see it at once, instead of
+		 * name's rows from this address): parallel guesses then see it at once, instead of
 		 * all passing the throttle while the first one's Argon2id runs. */
 		r = store_login_failed(c->st, rec_name, c->addr_key, c->now);
 	}
@@ -649,7 +649,7 @@ login_post(struct ctx *c)
 		message(c, 503, "Sign in", "Sign-in is not available right now.", true);
 		return;
 	}
-	(void)store_login_succeeded(c->st, u.name);
+	(void)store_login_succeeded(c->st, u.name, c->addr_key);
 	audit(c, u.name, "login", "", json_pack("{s:s}", "addr", c->addr));
 	add_cookie(c, SESSION_COOKIE, sid, cfg->session_max_seconds);
 	add_cookie(c, SESSION_LOGIN_COOKIE, NULL, 0);

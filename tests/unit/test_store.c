@@ -310,7 +310,13 @@ test_login_failures(void **state)
 	assert_int_equal(addr_at, 0);
 	assert_int_equal(store_login_last_failure(f->s, NULL, "10.9.9.9", 0, &name_at, &addr_at),
 	    -EINVAL);
-	assert_int_equal(store_login_succeeded(f->s, "alice"), 0);
+	/* A success forgets the failures from its own address only. */
+	assert_int_equal(store_login_succeeded(f->s, "alice", "10.0.0.1"), 0);
+	assert_int_equal(store_login_failures(f->s, "alice", "10.0.0.1", 0, &by_name, &by_addr), 0);
+	assert_int_equal(by_name, 1);
+	assert_int_equal(by_addr, 2);
+	assert_int_equal(store_login_succeeded(f->s, "alice", NULL), -EINVAL);
+	assert_int_equal(store_login_succeeded(f->s, "alice", "10.0.0.2"), 0);
 	assert_int_equal(store_login_failures(f->s, "alice", "10.0.0.1", 0, &by_name, &by_addr), 0);
 	assert_int_equal(by_name, 0);
 	assert_int_equal(by_addr, 2);
