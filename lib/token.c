@@ -1242,6 +1242,8 @@ token_check(const struct token *t, const struct token_expect *e,
 	if (ret != NULL) {
 		ret->exp = exp;
 		ret->uses = uses;
+		ret->n_approvers = c->n_approvers;
+		memcpy(ret->approvers, c->approvers, sizeof(ret->approvers));
 	}
 	return 0;
 }

@@ -134,10 +134,13 @@ struct token_expect {
 	int64_t skew;               /* allowed for iat in the future */
 };
 
-/* The effective grant after every caveat: earliest expiry, fewest uses. */
+/* The effective grant after every caveat: earliest expiry, fewest uses;
+ * and the people whose approval attestd verified before it minted. */
 struct token_grant {
 	int64_t exp;
 	uint32_t uses;
+	size_t n_approvers;
+	char approvers[TOKEN_MAX_APPROVERS][TOKEN_ID_MAX + 1];
 };
 
 /* Check claims and caveats against what is about to happen. On failure

@@ -475,6 +475,9 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 	struct token_expect ex;
 	struct tools_limits lim;
 	char rule[PROXY_DETAIL_MAX], jti[TOKEN_JTI_LEN + 1], digest[TOKEN_HEX256_LEN + 1];
+	struct token_grant grant;
+	json_t *people = NULL;
+	size_t i;
 	const char *code = "denied", *why = NULL;
 	char *tok = NULL, *reason = NULL;
 	json_t *pending = NULL;
@@ -485,6 +488,7 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 		    "sink (vmhost launch --approval-spool)");
 		return 0;
 	}
+	memset(&grant, 0, sizeof(grant));
 	memset(&gr, 0, sizeof(gr));
 	if (gate_new_id(gr.id) != 0) {
 		*ret = reply_error(c->rq->id, "tool_failed", "no random request id");
@@ -570,7 +574,7 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 	ex.now = 0;
 	ex.skew = PROXY_SKEW_SECONDS;
 	pthread_mutex_lock(&p->ver_mu);
-	r = verifier_verify(p->verifier, tok, &ex, NULL, &why);
+	r = verifier_verify(p->verifier, tok, &ex, &grant, &why);
 	pthread_mutex_unlock(&p->ver_mu);
 	if (r != 0) {
 		(void)audit_rec(p, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "token_refused",
@@ -579,8 +583,14 @@ gated(struct call *c, proxy_interim_fn *interim, void *ctx, json_t **ret)
 		*ret = reply_error(c->rq->id, "token_invalid", why != NULL ? why : "refused");
 		goto out;
 	}
-	r = audit_rec(p, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "approved", "request",
-	    gr.id, "jti", jti, "tool", c->tool->name, "args_sha256", c->args_sha256));
+	/* Who approved, as attestd verified it: the token names them. */
+	people = json_array();
+	for (i = 0; people != NULL && i < grant.n_approvers; i++) {
+		(void)json_array_append_new(people, json_string(grant.approvers[i]));
+	}
+	r = audit_rec(p, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*}", "event", "approved",
+	    "request", gr.id, "jti", jti, "tool", c->tool->name, "args_sha256", c->args_sha256,
+	    "approvers", people));
 	if (r != 0) {
 		*ret = reply_error(c->rq->id, "tool_failed", "the audit log is unavailable");
 		goto out;

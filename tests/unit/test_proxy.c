@@ -785,6 +785,10 @@ test_gated_runs_with_token(void **state)
 		assert_int_equal(token_parse(f->mock.last_token, strlen(f->mock.last_token), &t), 0);
 		assert_string_equal(json_string_value(json_object_get(j, "jti")), token_claims(t)->jti);
 		assert_string_equal(json_string_value(json_object_get(j, "request")), f->mock.id);
+		/* ... and the people the token names. */
+		assert_int_equal(json_array_size(json_object_get(j, "approvers")), 1);
+		assert_string_equal(json_string_value(json_array_get(json_object_get(j, "approvers"),
+		    0)), "alice");
 		token_free(t);
 		json_decref(j);
 	}

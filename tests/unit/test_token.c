@@ -349,6 +349,7 @@ static void
 test_request_and_approvers(void **state)
 {
 	struct token_expect e = expect_default();
+	struct token_grant g;
 	struct token_kid k;
 	struct token_claims c;
 	const char *why = NULL;
@@ -369,7 +370,9 @@ test_request_and_approvers(void **state)
 	c.n_approvers = 1;
 	assert_int_equal(token_encode(&k, &c, key, &t), 0);
 	e.request = "req-1";
-	assert_int_equal(verify(t, key, &e, NULL, &why), 0);
+	assert_int_equal(verify(t, key, &e, &g, &why), 0);
+	assert_int_equal(g.n_approvers, 1);
+	assert_string_equal(g.approvers[0], "alice");
 	e.request = "req-2";
 	assert_int_equal(verify(t, key, &e, NULL, &why), -EPERM);
 	assert_string_equal(why, "wrong_request");

@@ -236,7 +236,7 @@ static int
 run(struct fixture *f, const char *tok, const struct token_expect *e, const char *want_reason,
     struct token_grant *g)
 {
-	struct token_grant dummy = { -1, 0 };
+	struct token_grant dummy = { .exp = -1 };
 	const char *why = NULL;
 	int r;
 
@@ -265,7 +265,7 @@ test_valid(void **state)
 {
 	struct fixture *f = *state;
 	struct token_expect e = expect(f);
-	struct token_grant g = { 0, 0 };
+	struct token_grant g = { .exp = 0 };
 	char *t = mint_default();
 
 	run(f, t, &e, NULL, &g);
