@@ -115,6 +115,15 @@ async function enrol(p, suffix = '') {
 	const f = join(WORK, `enrol-${p.name}${suffix}.json`);
 	writeFileSync(f, text);
 	attestctl('approvers', 'add', '--yes', f);
+	// The fingerprint the person reads to root is the one attestd holds.
+	const shown = (await p.page.locator('#fingerprint').innerText()).trim();
+	const list = JSON.parse(attestctl('approvers', 'list', '--json'));
+	const held = list.approvers.flatMap((a) => a.credentials)
+		.find((c) => c.id === record.credential_id);
+	if (held === undefined || held.fingerprint !== shown) {
+		throw new Error(`the page shows fingerprint ${shown}, attestd holds ` +
+			`${held === undefined ? 'no such credential' : held.fingerprint}`);
+	}
 	return record;
 }
 
