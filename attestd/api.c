@@ -517,6 +517,26 @@ check_approvals(struct api *a, struct api_mint *m, enum manifest_level level,
 
 /* Before the token leaves: the new counters on disk, the request id in
  * approved-requests.db. Any failure withholds the token. */
+/* After a failed save the file may hold the new state all the same (the
+ * rename happened, the folder's fsync failed): take what is on disk, so
+ * that memory never disagrees with the file, e.g. a removed credential
+ * coming back at the next save. Keeps memory as it was if the file does
+ * not load. */
+static void
+resync_approvers(struct api *a)
+{
+	struct approvers *disk = NULL;
+	char err[256] = "";
+
+	if (approvers_load(a->cfg->state_dir, &disk, err, sizeof(err)) < 0) {
+		log_error("re-reading %s after a failed write: %s; keeping the approvers in memory",
+		    APPROVERS_FILE, err);
+		return;
+	}
+	approvers_free(a->approvers);
+	a->approvers = disk;
+}
+
 static int
 record_approvals(struct api *a, const struct api_mint *m, const struct approvers_result *res,
     struct api_response *rs)
@@ -535,6 +555,7 @@ record_approvals(struct api *a, const struct api_mint *m, const struct approvers
 		text_printf(detail, sizeof(detail), "storing the sign counters: %s", strerror(-r));
 		api_error(500, "internal", detail, rs);
 		approvers_free(next);
+		resync_approvers(a);
 		return r;
 	}
 	approvers_free(a->approvers);
@@ -875,6 +896,7 @@ commit_approvers(struct api *a, struct approvers *next, struct api_response *ret
 		text_printf(detail, sizeof(detail), "writing %s: %s", APPROVERS_FILE, strerror(-r));
 		api_error(500, "internal", detail, ret);
 		approvers_free(next);
+		resync_approvers(a);
 		return r;
 	}
 	approvers_free(a->approvers);
