@@ -444,6 +444,55 @@ await runScenario('(i) alice with two passkeys: her second approval does not mak
 	}
 });
 
+// --- (k) assertions Chromium made, misused: attestd refuses each ---------------
+await runScenario('(k) a Chromium assertion replayed for another request, an older counter, a removed credential: attestd refuses each, saying why', async () => {
+	const sub = (tag) => {
+		const args = { path: `/k-${tag}.txt`, data: tag };
+		const s = submit(API_SOCK, { vm: VM, launchDigest: LD, op: 'fs.write', args,
+			reason: `(k) ${tag}` });
+		if (s.status !== 201) {
+			throw new Error(`submit ${tag}: HTTP ${s.status} ${s.text}`);
+		}
+		return { s, args };
+	};
+	const cred = enrolled.carol.credential_id;
+	const A = sub('a'), B = sub('b'), C = sub('c'), D = sub('d');
+	await carol.page.goto(`${BASE}/passkeys`);
+	// Replayed: carol's assertion over A's digest, presented for B.
+	const overA = await assertion(carol, A.s.json.digest, cred, 'carol');
+	let m = mintWith(B.s, 'fs.write', B.args, [overA], 'k-replay');
+	if (m.ok || !m.out.includes('approval_refused') || !m.out.includes('challenge')) {
+		return `replayed assertion: ${m.ok ? 'minted' : m.out.slice(0, 300)}`;
+	}
+	// An older counter: C signed first, D second; D is minted, then C.
+	const overC = await assertion(carol, C.s.json.digest, cred, 'carol');
+	const overD = await assertion(carol, D.s.json.digest, cred, 'carol');
+	const count = (a) => Buffer.from(a.authenticator_data, 'base64url').readUInt32BE(33);
+	if (!(count(overD) > count(overC))) {
+		return `the virtual authenticator's counter did not move (${count(overC)}, ${count(overD)})`;
+	}
+	m = mintWith(D.s, 'fs.write', D.args, [overD], 'k-newer');
+	if (!m.ok) {
+		return `the newer assertion was refused: ${m.out.slice(0, 300)}`;
+	}
+	m = mintWith(C.s, 'fs.write', C.args, [overC], 'k-older');
+	if (m.ok || !m.out.includes('approval_refused') || !m.out.includes('counter')) {
+		return `older counter: ${m.ok ? 'minted' : m.out.slice(0, 300)}`;
+	}
+	// Removed: root removes carol's credential; her next assertion is refused.
+	attestctl('approvers', 'remove', 'carol', '--credential', cred);
+	const E = sub('e');
+	const overE = await assertion(carol, E.s.json.digest, cred, 'carol');
+	m = mintWith(E.s, 'fs.write', E.args, [overE], 'k-removed');
+	attestctl('approvers', 'add', '--yes', join(WORK, 'enrol-carol.json'));
+	if (m.ok || !m.out.includes('approval_refused') || !m.out.includes('not enrolled')) {
+		return `removed credential: ${m.ok ? 'minted' : m.out.slice(0, 300)}`;
+	}
+	console.log('  attestd: replay (challenge), older counter (counter) and removed credential ' +
+		'(not enrolled) refused');
+	return '';
+});
+
 // --- (e) markup in a reason and in the arguments --------------------------------
 await runScenario('(e) HTML and <script> in a reason and an argument render as text', async () => {
 	const payload = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'

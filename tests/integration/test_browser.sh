@@ -12,7 +12,9 @@
 #   request in the pending list; (h) its owner cannot decide it; (a) an
 #   approval completes the guest's call and the token names the approver;
 #   (b) a denial's reason reaches the guest; (c) a 2-of-3 quorum; (i) two
-#   passkeys of one person count once (web and attestd); (e) markup renders
+#   passkeys of one person count once (web and attestd); (k) a Chromium
+#   assertion replayed for another request, one with an older counter, and
+#   one by a removed credential are each refused by attestd; (e) markup renders
 #   as text; (d) a form posted from another site or origin is refused; (f)
 #   an expired request cannot be approved; (j) another origin or host name
 #   is refused by the approver, an assertion made on another origin by
