@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text.h"
+
 static const char replacement[] = "\xef\xbf\xbd";   /* U+FFFD */
 
 void
@@ -115,48 +117,6 @@ html_rawf(struct html *h, const char *fmt, ...)
 	put(h, small, (size_t)n);
 }
 
-/* One code point from s[0..len): its length, or 0 if the bytes there are
- * not valid UTF-8. */
-static size_t
-utf8_next(const unsigned char *s, size_t len, uint32_t *ret)
-{
-	unsigned char c = s[0];
-	uint32_t cp;
-	size_t n, k;
-
-	if (c < 0x80) {
-		*ret = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len - 1 < n) {
-		return 0;
-	}
-	for (k = 1; k <= n; k++) {
-		if ((s[k] & 0xc0) != 0x80) {
-			return 0;
-		}
-		cp = (cp << 6) | (s[k] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff)) {
-		return 0;
-	}
-	*ret = cp;
-	return n + 1;
-}
-
 /* Code points shown as U+FFFD: controls (C0, DEL, C1) and the
  * bidirectional embeddings, overrides and isolates. */
 static bool
@@ -182,11 +142,11 @@ escape(struct html *h, const char *str, size_t len, bool keep_newlines)
 	while (i < len) {
 		const char *rep = NULL;
 		uint32_t cp = 0;
-		size_t n = utf8_next(s + i, len - i, &cp);
+		int k = text_utf8_next(s + i, len - i, &cp);
+		size_t n = k < 0 ? 1 : (size_t)k;
 
-		if (n == 0) {
+		if (k < 0) {
 			rep = replacement;
-			n = 1;
 		} else if (hidden(cp, keep_newlines)) {
 			rep = replacement;
 		} else {

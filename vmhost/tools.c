@@ -24,6 +24,7 @@
 
 #include "cjson.h"
 #include "clock.h"
+#include "text.h"
 
 #define TOOLS_FILE_MODE   0644
 #define TOOLS_EXEC_PATH   "PATH=/usr/bin:/bin"
@@ -300,60 +301,6 @@ with_path(const json_t *args, const char *norm, json_t **ret, struct tools_error
 
 /* --- UTF-8 ---------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. */
-static size_t
-utf8_seq(const uint8_t *p, size_t n)
-{
-	uint32_t c;
-	size_t len, i;
-
-	if (p[0] < 0x80) {
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		c = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len) {
-		return 0;
-	}
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80) {
-			return 0;
-		}
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff)) {
-		return 0;
-	}
-	return len;
-}
-
-static bool
-utf8_text(const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t k = p[i] == 0 ? 0 : utf8_seq(p + i, n - i);
-
-		if (k == 0) {
-			return false;
-		}
-		i += k;
-	}
-	return true;
-}
-
 /* Bytes the canonical JSON form spends on character c (first byte). */
 static size_t
 escaped_len(uint8_t c, size_t seq)
@@ -386,7 +333,9 @@ tools_utf8_sanitize(const uint8_t *in, size_t n, size_t budget, char **ret, size
 		return -ENOMEM;
 	}
 	while (i < n) {
-		size_t k = in[i] == 0 ? 0 : utf8_seq(in + i, n - i);
+		uint32_t cp = 0;
+		int seq = text_utf8_next(in + i, n - i, &cp);
+		size_t k = seq < 0 || cp == 0 ? 0 : (size_t)seq;
 		size_t cost = k == 0 ? 3 : escaped_len(in[i], k);
 
 		if (used + cost > budget) {
@@ -495,7 +444,7 @@ fs_read_run(const struct tools *t, const json_t *args, const struct tools_limits
 		r = -EFBIG;
 		goto out;
 	}
-	if (utf8_text(buf, n)) {
+	if (text_utf8_valid((const char *)buf, n)) {
 		res = json_pack("{s:I, s:s%}", "size", (json_int_t)n, "text", (const char *)buf, n);
 	} else {
 		size_t blen = 4 * ((n + 2) / 3);
