@@ -12,15 +12,12 @@
 #include "parse.h"
 #include "text.h"
 
-#define SETTINGS_QUORUM_MAX 16
-
 static const char *const top_keys[] = {
 	"listen", "public_url", "rp_id", "tls_cert", "tls_key", "api_socket", "api_listen",
 	"api_client_ca", "attestd_socket", "quorum", "request_lifetime_seconds",
 	"session_idle_seconds", "session_max_seconds", "login", "max_pending", "notify",
 	"threads", NULL,
 };
-static const char *const quorum_keys[] = { "default", "ops", NULL };
 static const char *const login_keys[] = {
 	"max_failures_name", "max_failures_addr", "window_seconds", NULL,
 };
@@ -322,61 +319,6 @@ is_ip_literal(const char *host)
 }
 
 static int
-parse_quorum(const json_t *v, struct settings *s, char *err, size_t errsz)
-{
-	const char *bad = NULL, *op;
-	const json_t *ops, *q;
-	int r;
-
-	if (!json_is_object(v)) {
-		text_printf(err, errsz, "field 'quorum' must be an object");
-		return -EINVAL;
-	}
-	if (cjson_only_keys(v, quorum_keys, &bad) < 0) {
-		text_printf(err, errsz, "unknown field 'quorum.%s'", bad != NULL ? bad : "?");
-		return -EINVAL;
-	}
-	if ((q = json_object_get(v, "default")) != NULL) {
-		r = get_uint(q, "quorum.default", 1, SETTINGS_QUORUM_MAX, &s->quorum_default, err,
-		    errsz);
-		if (r < 0) {
-			return r;
-		}
-	}
-	ops = json_object_get(v, "ops");
-	if (ops == NULL) {
-		return 0;
-	}
-	if (!json_is_object(ops)) {
-		text_printf(err, errsz, "field 'quorum.ops' must be an object mapping operations to "
-		    "quorums");
-		return -EINVAL;
-	}
-	if (json_object_size(ops) > SETTINGS_MAX_QUORUM_OPS) {
-		text_printf(err, errsz, "field 'quorum.ops' lists more than %d operations",
-		    SETTINGS_MAX_QUORUM_OPS);
-		return -E2BIG;
-	}
-	json_object_foreach((json_t *)ops, op, q) {
-		char field[TOKEN_OP_MAX + 32];
-
-		if (parse_op(op, TOKEN_OP_MAX) < 0) {
-			text_printf(err, errsz, "field 'quorum.ops': '%.128s' is not an operation name", op);
-			return -EINVAL;
-		}
-		(void)snprintf(field, sizeof(field), "quorum.ops.%s", op);
-		r = get_uint(q, field, 1, SETTINGS_QUORUM_MAX, &s->quorum[s->n_quorum].n, err,
-		    errsz);
-		if (r < 0) {
-			return r;
-		}
-		memcpy(s->quorum[s->n_quorum].op, op, strlen(op) + 1);
-		s->n_quorum++;
-	}
-	return 0;
-}
-
-static int
 parse_login(const json_t *v, struct settings *s, char *err, size_t errsz)
 {
 	const char *bad = NULL;
@@ -618,7 +560,8 @@ apply(const json_t *root, struct settings *s, char *err, size_t errsz)
 		return r;
 	}
 	if ((v = json_object_get(root, "quorum")) != NULL &&
-	    (r = parse_quorum(v, s, err, errsz)) < 0) {
+	    (r = quorum_parse(v, "quorum", s->quorum, SETTINGS_MAX_QUORUM_OPS, &s->quorum_default,
+	    &s->n_quorum, err, errsz)) < 0) {
 		return r;
 	}
 	if ((v = json_object_get(root, "request_lifetime_seconds")) != NULL &&
@@ -772,16 +715,7 @@ settings_default_text(char **ret)
 unsigned
 settings_quorum_for(const struct settings *s, const char *op)
 {
-	size_t i;
-
-	if (op != NULL) {
-		for (i = 0; i < s->n_quorum; i++) {
-			if (strcmp(s->quorum[i].op, op) == 0) {
-				return s->quorum[i].n;
-			}
-		}
-	}
-	return s->quorum_default;
+	return quorum_for(s->quorum, s->n_quorum, s->quorum_default, op);
 }
 
 const char *

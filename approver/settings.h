@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quorum.h"
 #include "token.h"
 #include "webauthn.h"
 
@@ -21,11 +22,6 @@
 #define SETTINGS_MAX_QUORUM_OPS  64
 #define SETTINGS_MAX_ARGV        16
 #define SETTINGS_MAX_OWNERS      256
-
-struct settings_quorum {
-	char op[TOKEN_OP_MAX + 1];
-	unsigned n;
-};
 
 struct settings {
 	char state_dir[SETTINGS_PATH_MAX];
@@ -40,7 +36,7 @@ struct settings {
 	char attestd_socket[SETTINGS_SOCKET_MAX + 1];/* default /run/warrant/attestd.sock */
 	unsigned quorum_default;                     /* 1..16, default 1 */
 	size_t n_quorum;
-	struct settings_quorum quorum[SETTINGS_MAX_QUORUM_OPS];
+	struct quorum_op quorum[SETTINGS_MAX_QUORUM_OPS];
 	int64_t request_lifetime_seconds;            /* 10..86400, default 900 */
 	int64_t session_idle_seconds;                /* 60..86400, default 900 */
 	int64_t session_max_seconds;                 /* 300..604800, default 28800 */

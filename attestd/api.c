@@ -868,7 +868,7 @@ handle_approvers_list(struct api *a, struct api_response *ret)
 	for (i = 0; origins != NULL && i < cfg->n_origins; i++)
 		(void)json_array_append_new(origins, json_string(cfg->origins[i]));
 	for (i = 0; ops != NULL && i < cfg->n_ops; i++)
-		(void)json_object_set_new(ops, cfg->ops[i].op, json_integer(cfg->ops[i].quorum));
+		(void)json_object_set_new(ops, cfg->ops[i].op, json_integer(cfg->ops[i].n));
 	if (json_object_set_new(j, "configured", json_boolean(cfg->configured)) != 0 ||
 	    json_object_set_new(j, "rp_id", cfg->configured ? json_string(cfg->rp_id) :
 	    json_null()) != 0 ||

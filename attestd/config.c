@@ -313,7 +313,6 @@ static const char *const config_keys[] = {
 };
 
 static const char *const approvals_keys[] = { "rp_id", "origins", "quorum", NULL };
-static const char *const quorum_keys[] = { "default", "ops", NULL };
 
 /* A relying party id is a host name: labels of [A-Za-z0-9-] and dots. */
 static int
@@ -354,63 +353,6 @@ check_origin(const char *s)
 		    ch == '[' || ch == ']')) {
 			return -EINVAL;
 		}
-	}
-	return 0;
-}
-
-static int
-parse_quorum(const json_t *v, struct config_approvals *ap, char *err, size_t errsz)
-{
-	const char *bad = NULL, *op;
-	const json_t *ops, *q;
-	int64_t i;
-	int r;
-
-	if (!json_is_object(v)) {
-		text_printf(err, errsz, "field 'approvals.quorum' must be an object");
-		return -EINVAL;
-	}
-	if (cjson_only_keys(v, quorum_keys, &bad) < 0) {
-		text_printf(err, errsz, "unknown field 'approvals.quorum.%s'", bad != NULL ? bad : "?");
-		return -EINVAL;
-	}
-	if ((q = json_object_get(v, "default")) != NULL) {
-		r = get_int(q, "approvals.quorum.default", 1, CONFIG_QUORUM_MAX, &i, err, errsz);
-		if (r < 0) {
-			return r;
-		}
-		ap->quorum_default = (unsigned)i;
-	}
-	ops = json_object_get(v, "ops");
-	if (ops == NULL) {
-		return 0;
-	}
-	if (!json_is_object(ops)) {
-		text_printf(err, errsz, "field 'approvals.quorum.ops' must be an object mapping "
-		    "operations to quorums");
-		return -EINVAL;
-	}
-	if (json_object_size(ops) > CONFIG_QUORUM_OPS_MAX) {
-		text_printf(err, errsz, "field 'approvals.quorum.ops' lists more than %d operations",
-		    CONFIG_QUORUM_OPS_MAX);
-		return -E2BIG;
-	}
-	json_object_foreach((json_t *)ops, op, q) {
-		char field[TOKEN_OP_MAX + 32];
-
-		if (parse_op(op, TOKEN_OP_MAX) < 0) {
-			text_printf(err, errsz, "field 'approvals.quorum.ops': '%.128s' is not an "
-			    "operation name", op);
-			return -EINVAL;
-		}
-		(void)snprintf(field, sizeof(field), "approvals.quorum.ops.%s", op);
-		r = get_int(q, field, 1, CONFIG_QUORUM_MAX, &i, err, errsz);
-		if (r < 0) {
-			return r;
-		}
-		memcpy(ap->ops[ap->n_ops].op, op, strlen(op) + 1);
-		ap->ops[ap->n_ops].quorum = (unsigned)i;
-		ap->n_ops++;
 	}
 	return 0;
 }
@@ -485,7 +427,8 @@ parse_approvals(const json_t *v, struct config *c, char *err, size_t errsz)
 		ap->n_origins++;
 	}
 	if ((q = json_object_get(v, "quorum")) != NULL &&
-	    (r = parse_quorum(q, ap, err, errsz)) < 0) {
+	    (r = quorum_parse(q, "approvals.quorum", ap->ops, CONFIG_QUORUM_OPS_MAX,
+	    &ap->quorum_default, &ap->n_ops, err, errsz)) < 0) {
 		goto out;
 	}
 	ap->configured = true;
@@ -806,15 +749,8 @@ config_allows(const struct config_grant *g, enum config_role role, const char *a
 unsigned
 config_quorum(const struct config *c, const char *op)
 {
-	size_t i;
-
 	if (!c->approvals.configured) {
 		return 0;
 	}
-	for (i = 0; i < c->approvals.n_ops; i++) {
-		if (strcmp(c->approvals.ops[i].op, op) == 0) {
-			return c->approvals.ops[i].quorum;
-		}
-	}
-	return c->approvals.quorum_default;
+	return quorum_for(c->approvals.ops, c->approvals.n_ops, c->approvals.quorum_default, op);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "quorum.h"
 #include "token.h"
 
 #define CONFIG_DEFAULT_PATH   "/etc/warrant/attestd.json"
@@ -61,11 +62,6 @@ struct config_grant {
 /* The optional "approvals" section (docs/approvals.md): the WebAuthn
  * relying party attestd checks assertions against and its own quorum of
  * distinct people per operation. */
-struct config_quorum_op {
-	char op[TOKEN_OP_MAX + 1];
-	unsigned quorum;
-};
-
 struct config_approvals {
 	bool configured;
 	char rp_id[CONFIG_RP_ID_MAX + 1];
@@ -73,7 +69,7 @@ struct config_approvals {
 	char origins[CONFIG_APPROVAL_ORIGINS_MAX][CONFIG_ORIGIN_MAX + 1];
 	unsigned quorum_default;        /* 1..CONFIG_QUORUM_MAX, default 1 */
 	size_t n_ops;
-	struct config_quorum_op ops[CONFIG_QUORUM_OPS_MAX];
+	struct quorum_op ops[CONFIG_QUORUM_OPS_MAX];
 };
 
 struct config {
