@@ -7,6 +7,7 @@
 
 #include "b64url.h"
 #include "cjson.h"
+#include "text.h"
 
 void
 pages_begin(struct html *h, const char *title, const struct pages_user *u, const char *script)
@@ -151,17 +152,12 @@ pages_requests_begin(struct html *h, const char *title, const char *action, cons
 static void
 text_clipped(struct html *h, const char *s, size_t n)
 {
-	size_t len = strlen(s);
+	size_t cut = text_utf8_cut(s, n);
 
-	if (len <= n) {
-		html_text(h, s, len);
-		return;
+	html_text(h, s, cut);
+	if (s[cut] != '\0') {
+		html_raw(h, "…");
 	}
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
-		n--;
-	}
-	html_text(h, s, n);
-	html_raw(h, "…");
 }
 
 void

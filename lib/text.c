@@ -92,3 +92,18 @@ text_utf8_valid(const char *str, size_t len)
 	}
 	return true;
 }
+
+size_t
+text_utf8_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max) {
+		return n;
+	}
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+		n--;
+	}
+	return n;
+}

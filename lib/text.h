@@ -25,4 +25,8 @@ int text_utf8_next(const unsigned char *s, size_t len, uint32_t *ret_cp);
 /* Whether s[0..len) is strict UTF-8 (as above) without a NUL byte. */
 bool text_utf8_valid(const char *s, size_t len);
 
+/* The length of s's longest prefix of at most max bytes that does not end
+ * inside a UTF-8 sequence: where to cut a long text for display. */
+size_t text_utf8_cut(const char *s, size_t max);
+
 #endif

@@ -15,6 +15,7 @@
 #include "cjson.h"
 #include "clock.h"
 #include "parse.h"
+#include "text.h"
 #include "token.h"
 #include "uhttp.h"
 
@@ -70,15 +71,7 @@ printable_reason(const char *in)
 	if (s == NULL) {
 		return NULL;
 	}
-	if (strlen(s) > GATE_REASON_MAX) {
-		size_t n = GATE_REASON_MAX;
-
-		/* Not in the middle of a UTF-8 sequence. */
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
-			n--;
-		}
-		s[n] = '\0';
-	}
+	s[text_utf8_cut(s, GATE_REASON_MAX)] = '\0';
 	for (i = 0; s[i] != '\0'; i++) {
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
 			s[i] = ' ';

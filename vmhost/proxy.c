@@ -239,16 +239,9 @@ unknown:
 static json_t *
 detail_string(const char *s)
 {
-	size_t n = strlen(s);
 	json_t *j;
 
-	if (n > PROXY_DETAIL_MAX) {
-		n = PROXY_DETAIL_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
-			n--;
-		}
-	}
-	j = json_stringn(s, n);
+	j = json_stringn(s, text_utf8_cut(s, PROXY_DETAIL_MAX));
 	return j != NULL ? j : json_string("");
 }
 

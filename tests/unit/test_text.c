@@ -213,10 +213,30 @@ test_utf8_valid(void **state)
 	assert_false(text_utf8_valid("\xf0\x9f\x98\x80\xf0\x9f\x98", 7));
 }
 
+/* Cutting a long text for display never ends inside a character. */
+static void
+test_utf8_cut(void **state)
+{
+	(void)state;
+	assert_int_equal(text_utf8_cut("", 0), 0);
+	assert_int_equal(text_utf8_cut("abc", 10), 3);
+	assert_int_equal(text_utf8_cut("abc", 3), 3);
+	assert_int_equal(text_utf8_cut("abcd", 3), 3);
+	/* "aé" is 61 c3 a9: a cut at 2 would split é. */
+	assert_int_equal(text_utf8_cut("a\xc3\xa9z", 2), 1);
+	assert_int_equal(text_utf8_cut("a\xc3\xa9z", 3), 3);
+	/* A 4-byte character: every cut inside it backs off to before it. */
+	assert_int_equal(text_utf8_cut("\xf0\x9f\x98\x80!", 1), 0);
+	assert_int_equal(text_utf8_cut("\xf0\x9f\x98\x80!", 3), 0);
+	assert_int_equal(text_utf8_cut("\xf0\x9f\x98\x80!", 4), 4);
+	assert_int_equal(text_utf8_cut("abc", 0), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_printf_fits),
 		cmocka_unit_test(test_printf_truncates),
 		cmocka_unit_test(test_printf_null_or_empty),
