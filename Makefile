@@ -96,7 +96,7 @@ $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBVMHOST) $(LI
 # Test tools: programs the integration tests drive (a software passkey for
 # the API-level tests of attestd; the browser tests use Chromium's own).
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
-$(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(LIBWARRANT)
+$(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(LIBVMHOST) $(LIBWARRANT)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

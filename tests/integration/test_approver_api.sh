@@ -10,9 +10,13 @@
 # --approver. Then an approver database edited behind the service's back:
 # forged decisions (attestd refuses them, and the request fails with its
 # reason, or stays pending), and requests marked approved with no token or
-# a forged one (nothing attestd minted comes out). Last, the notify webhook:
-# a local HTTPS server with a self-signed certificate (notify.webhook_ca)
-# that fails first, is retried and gets the request's summary.
+# a forged one (nothing attestd minted comes out). vmhost's approver sink
+# itself (build/tools/gate-client) against this approver: approved through
+# the web over HTTPS with a client certificate and over the unix socket,
+# denied with a reason, and refused for a certificate the CA did not sign.
+# Last, the notify webhook: a local HTTPS server with a self-signed
+# certificate (notify.webhook_ca) that fails first, is retried and gets the
+# request's summary.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/attestd_lib.sh"
 
@@ -696,6 +700,143 @@ PY
 	fi
 else
 	skip "approval through the web (no soft-passkey or its enrolment failed); the browser tests cover it"
+fi
+
+# --- vmhost's approver sink against the real approver (build/tools/gate-client) ------------------
+# The sink submits and long-polls as a proxy does; the request is decided
+# through the web, as people decide. Over HTTPS with a client certificate,
+# over the unix socket, a denial, and a certificate the CA did not sign.
+GATE_CLIENT="${TOOLBIN:-/nonexistent}/gate-client"
+if [ -x "$GATE_CLIENT" ] && [ -n "$passkey_ok" ]; then
+	# gate_start NAME ADDRESS [OPTIONS...]: gate-client in the background
+	# for the measured VM; its id, output and exit status land in
+	# $T/gc-NAME.{id,out,err,rc}.
+	gate_start() {
+		local n=$1 addr=$2
+		shift 2
+		rm -f "$T/gc-$n".*
+		( "$GATE_CLIENT" --approver "$addr" "$@" --vm "$VM" --launch-digest "$LD" \
+		    --op fs.write --args "$ARGS" --reason "save the notes" --ttl 300 --timeout 30 \
+		    --id-file "$T/gc-$n.id" >"$T/gc-$n.out" 2>"$T/gc-$n.err"
+		  echo $? >"$T/gc-$n.rc" ) &
+		GC_PID=$!
+	}
+	# gate_id NAME: sets GC_ID once gate-client has submitted.
+	gate_id() {
+		GC_ID=""
+		for _ in $(seq 1 100); do
+			if [ -s "$T/gc-$1.id" ]; then
+				GC_ID=$(cat "$T/gc-$1.id")
+				return 0
+			fi
+			[ -e "$T/gc-$1.rc" ] && return 1
+			sleep 0.1
+		done
+		return 1
+	}
+	# gate_end NAME: waits for gate-client; sets GC_RC and GC_OUT.
+	gate_end() {
+		wait "$GC_PID" 2>/dev/null
+		GC_RC=$(cat "$T/gc-$1.rc" 2>/dev/null)
+		GC_OUT=$(cat "$T/gc-$1.out" 2>/dev/null)
+	}
+	# gate_approved NAME: gate-client printed a token attestd minted for
+	# its request, this VM and op, over alice's approval.
+	gate_approved() {
+		local tok
+		[ "$GC_RC" = 0 ] && [ "${GC_OUT%% *}" = approved ] || return 1
+		tok=${GC_OUT#approved }
+		[ -n "$tok" ] && [ "$tok" != "$GC_OUT" ] || return 1
+		"$BIN/attestctl" token inspect "$tok" 2>>"$T/check.log" |
+		    jq -e --arg id "$GC_ID" --arg vm "$VM" '.claims.request == $id and
+		    .claims.vm == $vm and .claims.op == "fs.write" and
+		    .claims.approvers == ["alice"]' >/dev/null
+	}
+	# web_deny ID REASON: alice denies ID through the form; prints the status.
+	web_deny() {
+		get "$T/ja" "/requests/$1" "$T/d-$1.html" >/dev/null
+		post "$T/ja" "/requests/$1/deny" "$T/dp-$1.html" \
+		    --data-urlencode "csrf=$(csrf_of "$T/d-$1.html")" --data-urlencode "reason=$2"
+	}
+	TLS_OPTS=(--ca "$S/tls/cert.pem" --cert "$CA/a.pem" --key "$CA/a.key")
+
+	# (a) over HTTPS with proxy a's certificate.
+	if [ -n "$tls_ok" ]; then
+		gate_start https "https://127.0.0.1:$APORT" "${TLS_OPTS[@]}"
+		code=""
+		if gate_id https; then
+			code=$(web_approve "$GC_ID" \
+			    "$(approval_digest proxy "$VM" "$LD" fs.write "$ARGS" 300 "$GC_ID")")
+		fi
+		gate_end https
+		if [ "$code" = 303 ] && gate_approved https; then
+			pass "gate-client over HTTPS with a client certificate: approved through the web, a token for its request"
+		else
+			fail "gate-client over HTTPS (web HTTP $code, exit $GC_RC: $GC_OUT $(tr '\n' ' ' <"$T/gc-https.err"))"
+		fi
+		ev=$(events "$GC_ID")
+		if [ "$ev" = "submit approve mint pickup " ]; then
+			pass "its audit trail: submit, approve, mint, pickup"
+		else
+			fail "gate-client's request over HTTPS: audit $ev"
+		fi
+	else
+		skip "gate-client over HTTPS (no openssl to make certificates)"
+	fi
+
+	# (b) over the unix socket.
+	gate_start unix "$API"
+	code=""
+	if gate_id unix; then
+		code=$(web_approve "$GC_ID" \
+		    "$(approval_digest proxy "$VM" "$LD" fs.write "$ARGS" 300 "$GC_ID")")
+	fi
+	gate_end unix
+	if [ "$code" = 303 ] && gate_approved unix; then
+		pass "gate-client over the unix socket: approved through the web, a token for its request"
+	else
+		fail "gate-client over the unix socket (web HTTP $code, exit $GC_RC: $GC_OUT $(tr '\n' ' ' <"$T/gc-unix.err"))"
+	fi
+
+	# (c) a denial through the web reaches the sink with its reason.
+	if [ -n "$tls_ok" ]; then
+		gate_start deny "https://127.0.0.1:$APORT" "${TLS_OPTS[@]}"
+	else
+		gate_start deny "$API"
+	fi
+	code=""
+	if gate_id deny; then
+		code=$(web_deny "$GC_ID" "not this file")
+	fi
+	gate_end deny
+	if [ "$code" = 303 ] && [ "$GC_RC" = 3 ] && [ "${GC_OUT%% *}" = denied ] &&
+	    grep -q 'not this file' <<<"$GC_OUT"; then
+		pass "a denial through the web reaches gate-client with its reason ($GC_OUT)"
+	else
+		fail "gate-client denial (web HTTP $code, exit $GC_RC: $GC_OUT $(tr '\n' ' ' <"$T/gc-deny.err"))"
+	fi
+
+	# (d) a client certificate the CA did not sign: an error, not a wait.
+	if [ -n "$tls_ok" ]; then
+		rm -f "$T/gc-rogue".*
+		start=$SECONDS
+		timeout 60 "$GATE_CLIENT" --approver "https://127.0.0.1:$APORT" \
+		    --ca "$S/tls/cert.pem" --cert "$CA/rogue.pem" --key "$CA/rogue.key" --vm "$VM" \
+		    --launch-digest "$LD" --op fs.write --args "$ARGS" --timeout 30 \
+		    --id-file "$T/gc-rogue.id" >"$T/gc-rogue.out" 2>"$T/gc-rogue.err"
+		rc=$?
+		took=$((SECONDS - start))
+		if [ "$rc" = 1 ] && [ ! -s "$T/gc-rogue.out" ] && [ ! -e "$T/gc-rogue.id" ] &&
+		    grep -q '^gate-client: submit ' "$T/gc-rogue.err" && [ "$took" -le 15 ]; then
+			pass "gate-client with a certificate the CA did not sign: refused at submit (${took}s: $(tr '\n' ' ' <"$T/gc-rogue.err"))"
+		else
+			fail "gate-client with a rogue certificate (exit $rc, ${took}s: $(cat "$T/gc-rogue.out") $(tr '\n' ' ' <"$T/gc-rogue.err"))"
+		fi
+	else
+		skip "gate-client with a rogue certificate (no openssl to make certificates)"
+	fi
+else
+	skip "the approver sink against the approver (no $GATE_CLIENT, or no soft passkey)"
 fi
 
 # --- the notify webhook: failed once, retried, the summary delivered --------------------------------
