@@ -93,8 +93,9 @@ $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(LIBATTESTD) $(LIBKEYS) $(LIBVMHOST) $(LI
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Test tools: programs the integration tests drive (a software passkey for
-# the API-level tests of attestd; the browser tests use Chromium's own).
+# Test tools: programs the integration tests drive: a software passkey for
+# the API-level tests of attestd (the browser tests use Chromium's own), and
+# a client of vmhost's approver sink.
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
 $(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(LIBVMHOST) $(LIBWARRANT)
 	@mkdir -p $(dir $@)
