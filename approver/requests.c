@@ -13,6 +13,7 @@
 #include "approval.h"
 #include "b64url.h"
 #include "cjson.h"
+#include "clock.h"
 #include "parse.h"
 #include "text.h"
 #include "token.h"
@@ -32,8 +33,22 @@ struct requests {
 	bool shutdown;
 };
 
+/* Recent answers to "does attestd know this launch?", so that a busy
+ * request page does not ask attestd at every view. The answer is only
+ * shown to people (attestd checks the launch itself when it mints), so a
+ * second or two of staleness is harmless. */
+struct known_launch {
+	char vm[TOKEN_ID_MAX + 1];
+	char launch_digest[TOKEN_HEX256_LEN + 1];
+	int known;
+	uint64_t at_ms;                  /* CLOCK_MONOTONIC; 0: empty slot */
+};
+
 struct requests_attestd {
 	char socket_path[SETTINGS_SOCKET_MAX + 1];
+	pthread_mutex_t mu;
+	struct known_launch recent[REQUESTS_LAUNCH_CACHE];
+	size_t next;
 };
 
 /* --- waiters -------------------------------------------------------------- */
@@ -1026,6 +1041,7 @@ requests_attestd_new(const char *socket_path, struct requests_attestd **ret)
 		return -ENOMEM;
 	}
 	memcpy(a->socket_path, socket_path, strlen(socket_path) + 1);
+	(void)pthread_mutex_init(&a->mu, NULL);
 	*ret = a;
 	return 0;
 }
@@ -1033,7 +1049,54 @@ requests_attestd_new(const char *socket_path, struct requests_attestd **ret)
 void
 requests_attestd_free(struct requests_attestd *a)
 {
+	if (a == NULL) {
+		return;
+	}
+	(void)pthread_mutex_destroy(&a->mu);
 	free(a);
+}
+
+/* 1 or 0 from a recent answer, -ENOENT when there is none. */
+static int
+launch_recalled(struct requests_attestd *a, const char *vm, const char *ld)
+{
+	uint64_t now = clock_mono_ms();
+	int r = -ENOENT;
+	size_t i;
+
+	(void)pthread_mutex_lock(&a->mu);
+	for (i = 0; i < REQUESTS_LAUNCH_CACHE; i++) {
+		const struct known_launch *k = &a->recent[i];
+
+		if (k->at_ms != 0 && now - k->at_ms < REQUESTS_LAUNCH_CACHE_MS &&
+		    strcmp(k->vm, vm) == 0 && strcmp(k->launch_digest, ld) == 0) {
+			r = k->known;
+			break;
+		}
+	}
+	(void)pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+static void
+launch_remember(struct requests_attestd *a, const char *vm, const char *ld, int known)
+{
+	struct known_launch *k;
+
+	if (strlen(vm) > TOKEN_ID_MAX || strlen(ld) > TOKEN_HEX256_LEN) {
+		return;
+	}
+	(void)pthread_mutex_lock(&a->mu);
+	k = &a->recent[a->next];
+	a->next = (a->next + 1) % REQUESTS_LAUNCH_CACHE;
+	(void)text_copy(k->vm, sizeof(k->vm), vm);
+	(void)text_copy(k->launch_digest, sizeof(k->launch_digest), ld);
+	k->known = known;
+	k->at_ms = clock_mono_ms();
+	if (k->at_ms == 0) {
+		k->at_ms = 1;
+	}
+	(void)pthread_mutex_unlock(&a->mu);
 }
 
 static void
@@ -1124,6 +1187,10 @@ requests_attestd_knows_launch(struct requests_attestd *a, const char *vm,
 	if (parse_ident(vm, TOKEN_ID_MAX) != 0) {
 		return 0;
 	}
+	rc = launch_recalled(a, vm, launch_digest);
+	if (rc >= 0) {
+		return rc;
+	}
 	(void)snprintf(path, sizeof(path), "/v1/launches/%s", vm);
 	rc = uhttp_new_unix(a->socket_path, &h);
 	if (rc != 0) {
@@ -1151,6 +1218,9 @@ requests_attestd_knows_launch(struct requests_attestd *a, const char *vm,
 		rc = -EACCES;
 	} else {
 		rc = -EPROTO;
+	}
+	if (rc == 0 || rc == 1) {
+		launch_remember(a, vm, launch_digest, rc);
 	}
 out:
 	json_decref(reply);

@@ -92,12 +92,16 @@ void requests_attestd_free(struct requests_attestd *a);
 int requests_attestd_mint(void *ctx, const struct approval_request *ar, const json_t *approvals,
     char **ret_token, char *detail, size_t detailsz);
 #define REQUESTS_LAUNCH_TIMEOUT_MS 1000
+#define REQUESTS_LAUNCH_CACHE      64      /* recent answers kept */
+#define REQUESTS_LAUNCH_CACHE_MS   2000    /* and for how long */
 
 /* Whether attestd still knows the VM's launch: GET /v1/launches/VM
  * (docs/attestd-api.md) answers 200 {"vm","launch_digest"} or 404.
  * 1 known with this digest, 0 unknown or another digest, negative errno
  * when attestd cannot be asked or does not answer within
- * REQUESTS_LAUNCH_TIMEOUT_MS. */
+ * REQUESTS_LAUNCH_TIMEOUT_MS. An answer (1 or 0) is reused for
+ * REQUESTS_LAUNCH_CACHE_MS: it is shown to people, and attestd checks the
+ * launch itself at every mint. Thread-safe. */
 int requests_attestd_knows_launch(struct requests_attestd *a, const char *vm,
     const char *launch_digest);
 

@@ -872,11 +872,21 @@ test_attestd_client(void **state)
 	assert_string_equal(fa.last_path, "/v1/launches/vm-1");
 	assert_int_equal(requests_attestd_knows_launch(a, "vm-1",
 	    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"), 0);
+	/* A recent answer is reused: attestd is not asked again at once. */
 	fa.status = 404;
 	fa.reply = "{\"error\":\"unknown_launch\",\"detail\":\"\"}";
+	fa.last_path[0] = '\0';
+	assert_int_equal(requests_attestd_knows_launch(a, "vm-1", LAUNCH), 1);
+	assert_string_equal(fa.last_path, "");
+	requests_attestd_free(a);
+	a = NULL;
+	assert_int_equal(requests_attestd_new(path, &a), 0);
 	assert_int_equal(requests_attestd_knows_launch(a, "vm-1", LAUNCH), 0);
+	assert_string_equal(fa.last_path, "/v1/launches/vm-1");
 	fa.reply = "{\"error\":\"not_found\",\"detail\":\"no such path\"}";
-	assert_int_equal(requests_attestd_knows_launch(a, "vm-1", LAUNCH), -ENOTSUP);
+	assert_int_equal(requests_attestd_knows_launch(a, "vm-2", LAUNCH), -ENOTSUP);
+	/* An error is not remembered. */
+	assert_int_equal(requests_attestd_knows_launch(a, "vm-2", LAUNCH), -ENOTSUP);
 	assert_int_equal(requests_attestd_knows_launch(a, "bad vm", LAUNCH), 0);
 
 	assert_int_equal(requests_attestd_new(missing, &gone), 0);
