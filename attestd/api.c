@@ -814,53 +814,16 @@ api_reload(struct api *a, int64_t now)
 
 /* Admin: the enrolled approvers (docs/attestd-api.md). */
 
-/* Each credential's key fingerprint, which root compares with the one the
- * person sees on their Passkeys page. */
-static int
-add_fingerprints(const struct approvers *s, json_t *j)
-{
-	const struct webauthn_credential *cred;
-	const json_t *p;
-	json_t *c;
-	const char *name, *id;
-	uint8_t raw[WEBAUTHN_CRED_ID_MAX];
-	char fp[WEBAUTHN_FP_MAX];
-	size_t i, k, len;
-
-	json_array_foreach(json_object_get(j, "approvers"), i, p) {
-		json_array_foreach(json_object_get(p, "credentials"), k, c) {
-			id = cjson_get_str(c, "id");
-			if (id == NULL || b64url_decode(id, strlen(id), raw, sizeof(raw), &len) != 0 ||
-			    approvers_lookup(s, raw, len, &name, &cred) != 0 ||
-			    webauthn_fingerprint(cred, fp) != 0) {
-				return -EIO;
-			}
-			if (json_object_set_new(c, "fingerprint", json_string(fp)) != 0) {
-				return -ENOMEM;
-			}
-		}
-	}
-	return 0;
-}
-
 static void
 handle_approvers_list(struct api *a, struct api_response *ret)
 {
 	const struct config_approvals *cfg = &a->cfg->approvals;
 	json_t *j, *origins = NULL, *ops = NULL;
 	size_t i;
-	int r;
 
 	j = approvers_to_json(a->approvers);
 	if (j == NULL) {
 		api_error(500, "internal", "out of memory", ret);
-		return;
-	}
-	r = add_fingerprints(a->approvers, j);
-	if (r != 0) {
-		json_decref(j);
-		api_error(500, "internal", r == -ENOMEM ? "out of memory" :
-		    "an enrolled credential's key has no fingerprint", ret);
 		return;
 	}
 	origins = json_array();

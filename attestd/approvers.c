@@ -601,6 +601,7 @@ cred_json(const struct cred *c, bool store)
 {
 	char id[B64_ID_MAX + 1];
 	char pk[B64_PK_MAX + 1];
+	char fp[WEBAUTHN_FP_MAX];
 	const char *alg = webauthn_alg_name(c->c.alg);
 
 	if (alg == NULL || b64url_encode(c->c.id, c->c.id_len, id, sizeof(id)) < 0 ||
@@ -612,8 +613,14 @@ cred_json(const struct cred *c, bool store)
 		    "public_key", pk, "sign_count", (json_int_t)c->c.sign_count,
 		    "added", (json_int_t)c->added);
 	}
-	return json_pack("{s:s,s:s,s:I,s:I}", "id", id, "alg", alg,
-	    "sign_count", (json_int_t)c->c.sign_count, "added", (json_int_t)c->added);
+	/* The fingerprint root compares with the one the person sees on their
+	 * Passkeys page. */
+	if (webauthn_fingerprint(&c->c, fp) != 0) {
+		return NULL;
+	}
+	return json_pack("{s:s,s:s,s:I,s:I,s:s}", "id", id, "alg", alg,
+	    "sign_count", (json_int_t)c->c.sign_count, "added", (json_int_t)c->added,
+	    "fingerprint", fp);
 }
 
 static json_t *

@@ -118,7 +118,8 @@ int approvers_lookup(const struct approvers *s, const uint8_t *cred_id, size_t c
 int approvers_apply(struct approvers *s, const struct approvers_result *res);
 
 /* For GET /v1/approvers: {"approvers":[{"name","credentials":[{"id","alg",
- * "sign_count","added"}]}]}. NULL when out of memory. */
+ * "sign_count","added","fingerprint"}]}]}. NULL when out of memory (or a
+ * stored key has no fingerprint, which loading rules out). */
 json_t *approvers_to_json(const struct approvers *s);
 
 /* Decode a mint request's "approvals" value: an array of 1..
