@@ -33,6 +33,7 @@ enum q {
 	Q_FAIL_ADD,
 	Q_FAIL_FORGET,
 	Q_FAIL_UNDO,
+	Q_FAIL_RESTAMP,
 	Q_FAIL_PURGE,
 	Q_FAIL_LAST_NAME,
 	Q_FAIL_LAST_ADDR,
@@ -103,6 +104,8 @@ static const char *const sql[Q__MAX] = {
 	[Q_FAIL_FORGET] = "DELETE FROM login_failures WHERE name = ?1 AND addr = ?2",
 	[Q_FAIL_UNDO] = "DELETE FROM login_failures WHERE id = (SELECT max(id) FROM login_failures"
 	    " WHERE name = ?1 AND addr = ?2 AND at = ?3)",
+	[Q_FAIL_RESTAMP] = "UPDATE login_failures SET at = ?4 WHERE id = (SELECT max(id)"
+	    " FROM login_failures WHERE name = ?1 AND addr = ?2 AND at = ?3)",
 	[Q_FAIL_PURGE] = "DELETE FROM login_failures WHERE at < ?1",
 	[Q_FAIL_LAST_NAME] = "SELECT coalesce(max(at), 0) FROM login_failures"
 	    " WHERE name = ?1 AND at >= ?2",
@@ -1107,22 +1110,41 @@ store_login_succeeded(struct store *s, const char *name, const char *addr)
 	return run(s, st, NULL);
 }
 
-int
-store_login_failed_undo(struct store *s, const char *name, const char *addr, int64_t at)
+/* The newest failure recorded with these values: deleted (undo) or given
+ * a new time (restamp), in one statement. */
+static int
+failure_change(struct store *s, enum q which, const char *name, const char *addr, int64_t at,
+    int64_t new_at)
 {
 	sqlite3_stmt *st;
 
 	if (s == NULL || name == NULL || addr == NULL) {
 		return -EINVAL;
 	}
-	st = stmt(s, Q_FAIL_UNDO);
+	st = stmt(s, which);
 	if (st == NULL) {
 		return -EIO;
 	}
 	(void)bind_text(st, 1, name);
 	(void)bind_text(st, 2, addr);
 	(void)sqlite3_bind_int64(st, 3, at);
+	if (which == Q_FAIL_RESTAMP) {
+		(void)sqlite3_bind_int64(st, 4, new_at);
+	}
 	return run(s, st, NULL);
+}
+
+int
+store_login_failed_undo(struct store *s, const char *name, const char *addr, int64_t at)
+{
+	return failure_change(s, Q_FAIL_UNDO, name, addr, at, 0);
+}
+
+int
+store_login_failed_restamp(struct store *s, const char *name, const char *addr, int64_t at,
+    int64_t new_at)
+{
+	return failure_change(s, Q_FAIL_RESTAMP, name, addr, at, new_at);
 }
 
 int

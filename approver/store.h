@@ -78,6 +78,9 @@ int store_login_failed(struct store *s, const char *name, const char *addr, int6
 /* Takes back one failure store_login_failed recorded with these values
  * (an attempt that was recorded but never checked). */
 int store_login_failed_undo(struct store *s, const char *name, const char *addr, int64_t at);
+/* Moves that failure to new_at (the time its answer was sent). */
+int store_login_failed_restamp(struct store *s, const char *name, const char *addr, int64_t at,
+    int64_t new_at);
 /* After a successful login: forget that account's failures from that
  * address only; failures from elsewhere (someone else guessing) still
  * count towards the account's limit. */

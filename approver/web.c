@@ -610,9 +610,7 @@ login_post(struct ctx *c)
 
 		if (done != c->now) {
 			(void)pthread_mutex_lock(&c->w->login_lock);
-			if (store_login_failed_undo(c->st, rec_name, c->addr_key, c->now) == 0) {
-				(void)store_login_failed(c->st, rec_name, c->addr_key, done);
-			}
+			(void)store_login_failed_restamp(c->st, rec_name, c->addr_key, c->now, done);
 			(void)pthread_mutex_unlock(&c->w->login_lock);
 		}
 		audit(c, rec_name, "login_failed", "", json_pack("{s:s,s:b}", "addr", c->addr,

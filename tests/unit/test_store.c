@@ -270,6 +270,16 @@ test_login_failed_undo(void **state)
 	assert_int_equal(store_login_failures(f->s, "alice", "10.0.0.2", 0, &by_name, &by_addr), 0);
 	assert_int_equal(by_name, 2);
 	assert_int_equal(by_addr, 1);
+	/* Restamped: the same one row, now at the later time. */
+	assert_int_equal(store_login_failed_restamp(f->s, "alice", "10.0.0.2", 100, 130), 0);
+	assert_int_equal(store_login_failures(f->s, "alice", "10.0.0.2", 0, &by_name, &by_addr), 0);
+	assert_int_equal(by_name, 2);
+	assert_int_equal(by_addr, 1);
+	assert_int_equal(store_login_failures(f->s, "alice", "10.0.0.2", 120, &by_name, &by_addr),
+	    0);
+	assert_int_equal(by_name, 1);
+	assert_int_equal(by_addr, 1);
+	assert_int_equal(store_login_failed_restamp(f->s, "alice", NULL, 100, 130), -EINVAL);
 }
 
 static void
